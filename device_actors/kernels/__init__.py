@@ -1,0 +1,26 @@
+"""Kernels, grouped by family. Importing this package registers every reference kernel."""
+
+from device_actors.kernels import (  # noqa: F401  (imported to register their kernels)
+    elementwise,
+    linalg,
+    nn,
+    reduce,
+    shapes,
+)
+from device_actors.kernels.registry import (
+    REFERENCE,
+    find_kernel,
+    get_kernel,
+    kernel,
+    register_device_type,
+    supported_ops,
+)
+
+__all__ = [
+    "REFERENCE",
+    "find_kernel",
+    "get_kernel",
+    "kernel",
+    "register_device_type",
+    "supported_ops",
+]

@@ -1,0 +1,1 @@
+"""Reference kernels for the linalg family. (Being written.)"""

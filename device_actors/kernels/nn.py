@@ -1,0 +1,1 @@
+"""Reference kernels for the nn family. (Being written.)"""

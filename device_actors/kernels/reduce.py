@@ -1,0 +1,1 @@
+"""Reference kernels for the reduce family. (Being written.)"""

@@ -1,0 +1,1 @@
+"""Reference kernels for the shapes family. (Being written.)"""

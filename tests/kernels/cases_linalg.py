@@ -1,0 +1,3 @@
+"""Cases for the linalg family."""
+
+CASES: list = []

@@ -1,0 +1,3 @@
+"""Cases for the nn family."""
+
+CASES: list = []

@@ -1,0 +1,3 @@
+"""Cases for the reduce family."""
+
+CASES: list = []

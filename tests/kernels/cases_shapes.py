@@ -1,0 +1,3 @@
+"""Cases for the shapes family."""
+
+CASES: list = []

@@ -1,0 +1,27 @@
+"""Debug switches: the one place tfrt-ray reads its environment variables.
+
+``TFRT_RAY_CHECK_EAGER=1`` makes eager execution on the host also run each op's shape and
+dtype rule and compare it with what the kernel produced (slower; for testing the op specs).
+``TFRT_RAY_PRINT_IR_AFTER_ALL=1`` prints the graph after every compiler pass.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class DebugConfig:
+    check_eager: bool = False
+    print_ir_after_all: bool = False
+
+
+debug = DebugConfig(
+    check_eager=_flag("TFRT_RAY_CHECK_EAGER"),
+    print_ir_after_all=_flag("TFRT_RAY_PRINT_IR_AFTER_ALL"),
+)

@@ -1,0 +1,1 @@
+"""nn ops. (Being written.)"""

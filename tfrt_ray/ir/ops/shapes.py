@@ -1,0 +1,1 @@
+"""shapes ops. (Being written.)"""
