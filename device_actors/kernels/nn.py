@@ -1,1 +1,160 @@
-"""Reference kernels for the nn family. (Being written.)"""
+"""Reference kernels for the nn family (NCHW).
+
+Convolution and pooling gather their windows with ``sliding_window_view`` (a strided view,
+no copy) and reduce them with vectorized numpy: there is no Python loop over pixels.
+Everything stays in the input's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from device_actors.kernels.registry import kernel
+
+
+def _out_len(size, k, stride, dil, pad_begin, pad_end, ceil_mode):
+    """Output length along one spatial dim; the same rule as the spec's."""
+    span = size + pad_begin + pad_end - ((k - 1) * dil + 1)
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def _padding(x, kernel_shape, strides, pads, dilations, ceil_mode):
+    """((top, bottom), (left, right)) padding, the bottom/right grown so the ceil_mode
+    overhang exists, and the output size (Ho, Wo)."""
+    pad, out = [], []
+    for i, size in enumerate(x.shape[2:4]):
+        n = _out_len(
+            size, kernel_shape[i], strides[i], dilations[i], pads[i], pads[i + 2], ceil_mode
+        )
+        need = (n - 1) * strides[i] + (kernel_shape[i] - 1) * dilations[i] + 1
+        extra = max(0, need - (size + pads[i] + pads[i + 2]))
+        pad.append((pads[i], pads[i + 2] + extra))
+        out.append(n)
+    return tuple(pad), tuple(out)
+
+
+def _windows(xp, kernel_shape, strides, dilations, out):
+    """The view (N, C, Ho, Wo, kh, kw) of the windows of the padded input ``xp``."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_shape, strides, dilations
+    v = sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    return v[:, :, : (out[0] - 1) * sh + 1 : sh, : (out[1] - 1) * sw + 1 : sw, ::dh, ::dw]
+
+
+def _pad(x, pad, value):
+    if not any(p for pair in pad for p in pair):
+        return x
+    return np.pad(x, ((0, 0), (0, 0)) + pad, constant_values=value)
+
+
+@kernel("conv2d")
+def conv2d(x, w, b=None, *, strides, pads, dilations, group):
+    pad, out = _padding(x, w.shape[2:], strides, pads, dilations, False)
+    cols = _windows(_pad(x, pad, 0), w.shape[2:], strides, dilations, out)
+    n, c, ho, wo, kh, kw = cols.shape
+    cout, cg = w.shape[0], c // group
+    # im2col per group: (G, N*Ho*Wo, Cg*kh*kw) @ (G, Cg*kh*kw, Cout/G), one batched matmul.
+    cols = cols.reshape(n, group, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    cols = cols.reshape(group, n * ho * wo, cg * kh * kw)
+    wmat = w.reshape(group, cout // group, cg * kh * kw).transpose(0, 2, 1)
+    y = np.matmul(cols, wmat)  # (G, N*Ho*Wo, Cout/G)
+    y = y.reshape(group, n, ho, wo, cout // group).transpose(1, 0, 4, 2, 3)
+    y = y.reshape(n, cout, ho, wo)
+    if b is not None:
+        y = y + b.reshape(1, cout, 1, 1)
+    return np.ascontiguousarray(y)
+
+
+@kernel("max_pool2d")
+def max_pool2d(x, *, kernel_shape, strides, pads, dilations, ceil_mode):
+    strides = (1, 1) if strides is None else strides
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    pad, out = _padding(x, kernel_shape, strides, pads, dilations, ceil_mode)
+    win = _windows(_pad(x, pad, lowest), kernel_shape, strides, dilations, out)
+    return win.max(axis=(-2, -1))
+
+
+@kernel("avg_pool2d")
+def avg_pool2d(x, *, kernel_shape, strides, pads, ceil_mode, count_include_pad):
+    strides = (1, 1) if strides is None else strides
+    dil = (1, 1)
+    pad, out = _padding(x, kernel_shape, strides, pads, dil, ceil_mode)
+    sums = _windows(_pad(x, pad, 0), kernel_shape, strides, dil, out).sum(axis=(-2, -1))
+    # The divisor: window elements in the input (and in the explicit pads if asked),
+    # never those of the ceil_mode overhang.
+    h, w = x.shape[2:]
+    mask = np.zeros((1, 1, h + sum(pad[0]), w + sum(pad[1])), x.dtype)
+    if count_include_pad:
+        mask[:, :, : h + pads[0] + pads[2], : w + pads[1] + pads[3]] = 1
+    else:
+        mask[:, :, pads[0] : pads[0] + h, pads[1] : pads[1] + w] = 1
+    counts = _windows(mask, kernel_shape, strides, dil, out).sum(axis=(-2, -1))
+    return sums / np.maximum(counts, x.dtype.type(1))
+
+
+@kernel("global_avg_pool")
+def global_avg_pool(x):
+    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@kernel("global_max_pool")
+def global_max_pool(x):
+    return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@kernel("batch_norm")
+def batch_norm(x, scale, bias, mean, var, *, epsilon):
+    # Folded to y = x * a + b; the per-channel a and b are computed in float64.
+    a = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+    b = bias.astype(np.float64) - mean.astype(np.float64) * a
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    return x * a.astype(x.dtype).reshape(shape) + b.astype(x.dtype).reshape(shape)
+
+
+@kernel("layer_norm")
+def layer_norm(x, scale, bias=None, *, axis, epsilon):
+    axes = tuple(range(axis % x.ndim, x.ndim))
+    acc = np.float64 if x.dtype == np.float64 else np.float32  # f16 computes in f32
+    xf = x.astype(acc, copy=False)
+    d = xf - xf.mean(axis=axes, keepdims=True)
+    var = (d * d).mean(axis=axes, keepdims=True)
+    y = d / np.sqrt(var + acc(epsilon)) * scale.astype(acc, copy=False)
+    if bias is not None:
+        y = y + bias.astype(acc, copy=False)
+    return y.astype(x.dtype, copy=False)
+
+
+@kernel("softmax")
+def softmax(x, *, axis):
+    if x.size == 0:
+        return x.copy()
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@kernel("log_softmax")
+def log_softmax(x, *, axis):
+    if x.size == 0:
+        return x.copy()
+    s = x - x.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+@kernel("dropout")
+def dropout(x, *, ratio):
+    """Inference mode: the identity; x itself is returned."""
+    return x
+
+
+@kernel("lrn")
+def lrn(x, *, size, alpha, beta, bias):
+    t = x.dtype.type
+    lo = (size - 1) // 2
+    pad = [(0, 0)] * x.ndim
+    pad[1] = (lo, size - 1 - lo)
+    sq = np.pad(x * x, pad)
+    s = sliding_window_view(sq, size, axis=1).sum(axis=-1)
+    return x / (t(bias) + t(alpha / size) * s) ** t(beta)

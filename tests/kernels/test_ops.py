@@ -65,3 +65,44 @@ def test_every_op_has_a_spec_a_reference_kernel_and_a_case():
         get_kernel(name, "reference")
         assert name in covered, f"op '{name}' has no test case"
         assert spec.family != "misc", f"op '{name}' has no family"
+
+
+def _present(case):
+    inputs = list(case.inputs)
+    while inputs and inputs[-1] is None:
+        inputs.pop()
+    return inputs
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_eager_matches_numpy(case):
+    from tfrt_ray.frontends.dispatch import apply
+
+    import tfrt_ray as tr
+
+    inputs = [None if x is None else tr.tensor(x) for x in _present(case)]
+    got = apply(case.op, inputs, case.attrs)
+    check_close(case, tuple(t.numpy() for t in as_tuple(got)), case.expected)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_traced_matches_numpy(case):
+    from tfrt_ray.frontends.dispatch import apply
+
+    import tfrt_ray as tr
+
+    fn = tr.function(lambda *xs: apply(case.op, list(xs), case.attrs), name=case.op)
+    got = fn(*_present(case))
+    check_close(case, tuple(t.numpy() for t in as_tuple(got)), case.expected)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_ir_text_round_trips(case):
+    from tfrt_ray.ir import GraphBuilder, Loc, parse_graph, verify
+
+    b = GraphBuilder(case.op)
+    ids = [b.add_input(TensorType.of(np.asarray(x)), f"in{i}") for i, x in enumerate(_present(case))]
+    outs = b.add_node(case.op, ids, case.attrs, loc=Loc("model.py", 7))
+    graph = b.build(outs)
+    verify(graph)
+    assert parse_graph(graph.as_text()) == graph

@@ -26,7 +26,7 @@ class ConstTensor:
     def __init__(self, array: np.ndarray) -> None:
         array = np.asarray(array)
         dtype_token(array.dtype)  # rejects unsupported dtypes early
-        array = np.ascontiguousarray(array)
+        array = np.ascontiguousarray(array).reshape(array.shape)  # keeps 0-d as 0-d
         array.flags.writeable = False
         self.array = array
         self._hash: int | None = None

@@ -167,6 +167,8 @@ class OpSpec:
                     hint="check the number of arguments",
                 )
             full = self.normalize_attrs(attrs)
+            if self.max_inputs is not None and n < self.max_inputs:
+                in_types = tuple(in_types) + (None,) * (self.max_inputs - n)
             out = self.infer(*in_types, **full)
             out_types = (out,) if isinstance(out, TensorType) else tuple(out)
         except TfrtRayError as err:

@@ -1,0 +1,41 @@
+"""The public API, gathered in one place; `tfrt_ray` exposes it (lazily) as ``tr.*``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tfrt_ray import errors
+from tfrt_ray.frontends.api import OPS, tensor
+from tfrt_ray.frontends.tensor import Tensor
+from tfrt_ray.frontends.tracing import Function
+from tfrt_ray.ir import Graph, TensorType, parse_graph
+
+
+def function(fn: Callable | None = None, *, name: str | None = None) -> Any:
+    """Decorator: trace ``fn`` into a graph once per input signature, then run it compiled.
+
+    Python control flow runs at trace time; non-tensor arguments (numbers, strings,
+    tuples) are part of the signature. ``fn.lower(*args)`` returns the traced graph.
+
+    Example:
+        >>> @tr.function
+        ... def mlp(x, w1, w2):
+        ...     return tr.relu(x @ w1) @ w2
+    """
+    if fn is None:
+        return lambda f: Function(f, name=name)
+    return Function(fn, name=name)
+
+
+PUBLIC: dict[str, Any] = {
+    "errors": errors,
+    "Function": Function,
+    "Graph": Graph,
+    "Tensor": Tensor,
+    "TensorType": TensorType,
+    "function": function,
+    "parse_graph": parse_graph,
+    "tensor": tensor,
+    **OPS,
+}

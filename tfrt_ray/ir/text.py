@@ -1,0 +1,500 @@
+"""The IR's text form, close to MLIR's generic op syntax, and its parser::
+
+    func @f(%0: tensor<8x{N}xf32> {name = "x"}) -> (tensor<8x{N}xf32> {name = "y"}) {
+      %1 = "tr.relu"(%0) : (tensor<8x{N}xf32>) -> tensor<8x{N}xf32> loc("relu"("m.py":12))
+      %2, %3 = "tr.split"(%1) {axis = 0, sizes = [5, 3]} : (tensor<8x{N}xf32>) -> (...) loc(..)
+      return %2
+    }
+
+``parse_graph(print_graph(g)) == g`` for every well-formed graph. Value ids are kept as
+printed; they must be dense (each of ``0..n-1`` defined once, by an argument or a node).
+Parsed nodes are checked by their op spec (attrs canonicalized, result types compared).
+
+Types: ``tensor<3x{N}x?xf32>``, ``{N}`` a named symbolic dim (``{"any text"}`` if the name
+is not an identifier), ``?`` an anonymous one; ``tensor<f32>`` a scalar.
+
+Attributes: int ``3``; float ``repr(x)`` (has ``.`` or ``e``, or is ``inf``/``-inf``/``nan``);
+bool ``true``/``false``; str JSON-quoted; tuple ``[1, [2.0]]``; None ``none``; an attribute
+of kind ``dtype`` a bare token (``f32``: it parses to the same str as ``"f32"``); a tensor
+``dense<"0xHEX"> : tensor<2x3xf32>`` (the little-endian bytes of the C-contiguous array),
+or ``dense<...elided...> : tensor<..>`` with ``elide_constants=True`` (not parseable).
+
+Locations carry a node's name and its `Loc`: the outermost name is the node's name, and
+whatever is nested in it is the Loc, whose own name is always nested (even when equal to
+the node's), which keeps every combination unambiguous::
+
+    loc("relu")                       name "relu", Loc()
+    loc("relu"("m.py":3))             name "relu", Loc("m.py", 3)
+    loc("relu"("onnx_n7"("m.py":3)))  name "relu", Loc("m.py", 3, "onnx_n7")
+    loc("relu"("onnx_n7"))            name "relu", Loc(None, 0, "onnx_n7")
+    loc("m.py":3), loc(unknown:7)     name "", Loc("m.py", 3), Loc(None, 7)
+
+``//`` starts a comment. Malformed text raises `IRParseError` (``line:column: expected
+...``), never another exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from tfrt_ray.errors import IRError, IRParseError, TfrtRayError
+from tfrt_ray.ir.graph import ConstTensor, Graph, Node, freeze_attrs
+from tfrt_ray.ir.location import UNKNOWN, Loc
+from tfrt_ray.ir.types import DTYPES, TensorType, numpy_dtype
+
+DIALECT = "tr."
+MAX_DEPTH = 64  # nesting of attribute lists
+ELIDED = "...elided..."
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.$]*")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # printed bare: attr names, dim symbols
+_INT = re.compile(r"-?[0-9]+")
+_NUM = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
+_STR = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
+_WS = re.compile(r"[ \t\r\n]*")
+_DTYPE = re.compile(r"[a-z][a-z0-9]*")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
+_MAX_TOKEN = 1000  # longest number or identifier (int() of huge digit strings is slow)
+_WORDS = {"true": True, "false": False, "none": None, "inf": math.inf, "nan": math.nan}
+
+
+# ---- printing ------------------------------------------------------------------------
+
+
+def _q(s: str) -> str:
+    return json.dumps(s)
+
+
+def _dim(d: int | str) -> str:
+    if type(d) is int or d == "?":
+        return str(d)
+    return "{" + (d if _KEY.match(d) else _q(d)) + "}"
+
+
+def format_type(t: TensorType) -> str:
+    return "tensor<" + "".join(_dim(d) + "x" for d in t.shape) + t.dtype + ">"
+
+
+def format_attr(v: Any, kind: str | None = None, elide: bool = False) -> str:
+    """One attribute value as text; ``kind="dtype"`` prints a dtype token bare."""
+    if v is None or v is True or v is False:
+        return {None: "none", True: "true", False: "false"}[v]
+    if isinstance(v, int):
+        return int.__repr__(v)
+    if isinstance(v, float):
+        return float.__repr__(v)
+    if isinstance(v, str):
+        return v if kind == "dtype" and v in DTYPES else _q(v)
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(format_attr(x, kind, elide) for x in v) + "]"
+    if isinstance(v, ConstTensor):
+        a = v.array
+        if not elide:
+            a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        body = ELIDED if elide else _q("0x" + a.tobytes().hex().upper())
+        return f"dense<{body}> : {format_type(v.type)}"
+    raise IRError(f"attribute value {v!r} of type {type(v).__name__} has no text form")
+
+
+def _fileline(loc: Loc) -> str:
+    if loc.file is None:
+        return "unknown" if loc.line == 0 else f"unknown:{loc.line}"
+    return f"{_q(loc.file)}:{loc.line}"
+
+
+def format_loc(name: str, loc: Loc) -> str:
+    """``loc(...)`` holding a node's name and Loc (see the module docstring)."""
+    if loc.name is None:
+        inner = _fileline(loc)
+    elif loc.file is None and loc.line == 0:
+        inner = _q(loc.name)
+    else:
+        inner = f"{_q(loc.name)}({_fileline(loc)})"
+    if name == "" and loc.name is None:
+        return f"loc({inner})"
+    return f"loc({_q(name)})" if loc == UNKNOWN else f"loc({_q(name)}({inner}))"
+
+
+def print_graph(graph: Graph, elide_constants: bool = False) -> str:
+    """The graph as text; `parse_graph` reads it back to an equal graph."""
+    from tfrt_ray.ir.ops import all_ops
+
+    specs, types, cache = all_ops(), graph.types, {}
+
+    def ty(v: int) -> str:
+        if type(v) is not int or not 0 <= v < len(types):
+            return "<undefined>"
+        if types[v] not in cache:
+            cache[types[v]] = format_type(types[v])
+        return cache[types[v]]
+
+    def sig(vs: tuple[int, ...], names: tuple[str, ...], arg: bool) -> str:
+        return ", ".join(
+            (f"%{v}: " if arg else "")
+            + ty(v)
+            + (f" {{name = {_q(names[i])}}}" if i < len(names) else "")
+            for i, v in enumerate(vs)
+        )
+
+    def ids(vs: tuple[int, ...]) -> str:
+        return ", ".join(f"%{v}" for v in vs)
+
+    gname = graph.name if _IDENT.fullmatch(graph.name) else _q(graph.name)
+    args = sig(graph.inputs, graph.input_names, True)
+    lines = [f"func @{gname}({args}) -> ({sig(graph.outputs, graph.output_names, False)}) {{"]
+    for n in graph.nodes:
+        spec = specs.get(n.op)
+        kind = {k: a.kind for k, a in spec.attrs.items()} if spec else {}
+        attrs = ", ".join(
+            f"{k if _KEY.match(k) else _q(k)} = {format_attr(v, kind.get(k), elide_constants)}"
+            for k, v in n.attrs
+        )
+        lhs = ids(n.outputs) + " = " if n.outputs else ""
+        attrs = f" {{{attrs}}}" if attrs else ""
+        ins, outs = (", ".join(ty(v) for v in vs) for vs in (n.inputs, n.outputs))
+        outs = outs if len(n.outputs) == 1 else f"({outs})"
+        op, loc = _q(DIALECT + n.op), format_loc(n.name, n.loc)
+        lines.append(f"  {lhs}{op}({ids(n.inputs)}){attrs} : ({ins}) -> {outs} {loc}")
+    lines += [f"  return {ids(graph.outputs)}".rstrip(), "}", ""]
+    return "\n".join(lines)
+
+
+# ---- parsing -------------------------------------------------------------------------
+
+
+def parse_graph(text: str) -> Graph:
+    """Parses `print_graph`'s text; raises IRParseError (with line:column) if malformed."""
+    return _Parser(text).graph()
+
+
+def parse_type(text: str) -> TensorType:
+    """Parses one type, e.g. ``tensor<2x{N}xf32>``."""
+    p = _Parser(text)
+    t = p.type()
+    p.end()
+    return t
+
+
+class _Parser:
+    """Recursive descent straight over the characters (types need their own lexing)."""
+
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise IRParseError(f"expected IR text as a str, got {type(text).__name__}")
+        self.s, self.i = text, 0
+
+    def error(self, msg: str, pos: int | None = None, **fields: Any) -> IRParseError:
+        pos = self.i if pos is None else pos
+        line, col = self.s.count("\n", 0, pos) + 1, pos - self.s.rfind("\n", 0, pos)
+        return IRParseError(f"{line}:{col}: {msg}", **fields)
+
+    def ws(self) -> int:
+        while True:
+            self.i = _WS.match(self.s, self.i).end()
+            if not self.s.startswith("//", self.i):
+                return self.i
+            j = self.s.find("\n", self.i)
+            self.i = len(self.s) if j < 0 else j
+
+    def expected(self, what: str) -> IRParseError:
+        s, i = self.s, self.ws()
+        m = _STR.match(s, i) or _NUM.match(s, i) or _IDENT.match(s, i)
+        tok = m.group() if m else s[i : i + 1]
+        found = repr(tok if len(tok) <= 24 else tok[:24] + "...") if tok else "end of input"
+        return self.error(f"expected {what}, found {found}")
+
+    def peek(self, lit: str) -> bool:
+        return self.s.startswith(lit, self.ws())
+
+    def eat(self, lit: str) -> bool:
+        if self.peek(lit):
+            self.i += len(lit)
+            return True
+        return False
+
+    def expect(self, lit: str, what: str | None = None) -> None:
+        if not self.eat(lit):
+            raise self.expected(what or repr(lit))
+
+    def match(self, pattern: re.Pattern, what: str, limit: int = _MAX_TOKEN) -> str:
+        m = pattern.match(self.s, self.ws())
+        if not m or m.end() - m.start() > limit:
+            raise self.expected(what)
+        self.i = m.end()
+        return m.group()
+
+    def keyword(self, word: str) -> bool:
+        m = _IDENT.match(self.s, self.ws())
+        if m and m.group() == word:
+            self.i = m.end()
+            return True
+        return False
+
+    def string(self, what: str = "a string") -> str:
+        try:
+            return json.loads(self.match(_STR, what, limit=len(self.s)))
+        except ValueError:
+            raise self.error("invalid escape in string") from None
+
+    def name(self, what: str) -> str:
+        return self.string(what) if self.peek('"') else self.match(_IDENT, what)
+
+    def integer(self, what: str = "a line number") -> int:
+        return int(self.match(_INT, what))
+
+    def seq(self, item: Any, close: str, eat_close: bool = True) -> list:
+        """``item (',' item)*`` up to ``close``."""
+        out = []
+        if not self.peek(close):
+            out.append(item())
+            while not self.peek(close):
+                self.expect(",", f"',' or {close!r}")
+                out.append(item())
+        self.i += len(close) if eat_close else 0
+        return out
+
+    def end(self) -> None:
+        if self.ws() != len(self.s):
+            raise self.expected("end of input")
+
+    # -- grammar
+
+    def value(self) -> tuple[int, int]:
+        """``%N``, with its position."""
+        pos = self.ws()
+        self.expect("%", "a value like %0")
+        if not self.s[self.i : self.i + 1].isdigit():
+            raise self.expected("a value number after '%'")
+        return pos, self.integer("a value number")
+
+    def type(self) -> TensorType:
+        s = self.s
+        if not s.startswith("tensor<", self.ws()):
+            raise self.expected("a type like tensor<2x3xf32>")
+        self.i += 7
+        dims: list[int | str] = []
+        while True:
+            if s.startswith("?", self.i):
+                dims.append("?")
+                self.i += 1
+            elif s.startswith("{", self.i):
+                self.i += 1
+                dims.append(self.name("a dimension symbol"))
+                if not s.startswith("}", self.i):
+                    raise self.expected("'}'")
+                self.i += 1
+            elif _INT.match(s, self.i):
+                dims.append(self.integer("a dimension"))
+            else:
+                break
+            if not s.startswith("x", self.i):
+                raise self.expected("'x' after a dimension")
+            self.i += 1
+        m = _DTYPE.match(s, self.i)
+        if not m or m.group() not in DTYPES or not s.startswith(">", m.end()):
+            raise self.expected(f"a dtype ({', '.join(DTYPES)}) and '>'")
+        self.i = m.end() + 1
+        return TensorType(m.group(), tuple(dims))
+
+    def attr(self, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.error(f"attribute nested deeper than {MAX_DEPTH} levels")
+        s, i = self.s, self.ws()
+        if s.startswith('"', i):
+            return self.string()
+        if self.eat("["):
+            return tuple(self.seq(lambda: self.attr(depth + 1), "]"))
+        if s.startswith("-inf", i) and not _IDENT.match(s, i + 4):
+            self.i += 4
+            return -math.inf
+        m = _NUM.match(s, i)
+        if m:
+            text = self.match(_NUM, "a number")
+            return float(text) if m.group(1) or m.group(2) else int(text)
+        m = _IDENT.match(s, i)
+        word = m.group() if m else ""
+        if word in _WORDS or word in DTYPES:
+            self.i = m.end()
+            return _WORDS.get(word, word)
+        if word == "dense":
+            self.i = m.end()
+            return self.dense()
+        raise self.expected("an attribute value")
+
+    def dense(self) -> ConstTensor:
+        self.expect("<")
+        pos = self.ws()
+        if self.eat(ELIDED):
+            msg = "constants were elided when this text was printed; it cannot be parsed back"
+            raise self.error(msg, pos, hint="print it with elide_constants=False")
+        data = self.string('a hex string like "0x00FF"')
+        self.expect(">")
+        self.expect(":")
+        t = self.type()
+        count = 1
+        for d in t.shape:
+            count *= d if type(d) is int and d >= 0 else -1
+        dtype = numpy_dtype(t.dtype)
+        if data[:2] != "0x" or not _HEX.fullmatch(data, 2):
+            raise self.error('constant data must be "0x" and hex digits', pos)
+        raw = bytes.fromhex(data[2:])
+        if count < 0 or len(raw) != count * dtype.itemsize:
+            raise self.error(f"constant data ({len(raw)} bytes) does not fit {format_type(t)}", pos)
+        if t.dtype == "i1" and raw.strip(b"\x00\x01"):
+            raise self.error("i1 constant data must be bytes 00 or 01", pos)
+        try:
+            array = np.frombuffer(raw, dtype.newbyteorder("<")).astype(dtype).reshape(t.shape)
+        except (ValueError, OverflowError) as exc:
+            raise self.error(f"bad constant: {exc}", pos) from None
+        return ConstTensor(array)
+
+    def attr_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        self.expect("{")
+
+        def item() -> None:
+            pos = self.ws()
+            key = self.name("an attribute name")
+            if key in out:
+                raise self.error(f"attribute '{key}' is given twice", pos)
+            self.expect("=")
+            out[key] = self.attr()
+
+        self.seq(item, "}")
+        return out
+
+    def arg(self, with_value: bool) -> tuple[int, int, TensorType, str | None]:
+        """A signature entry: ``%0: tensor<..> {name = "x"}`` (results have no ``%0:``)."""
+        pos, v = self.value() if with_value else (self.ws(), -1)
+        if with_value:
+            self.expect(":")
+        t, name = self.type(), None
+        if self.peek("{"):
+            apos = self.ws()
+            attrs = self.attr_dict()
+            if set(attrs) != {"name"} or not isinstance(attrs["name"], str):
+                raise self.error('expected {name = "<string>"}', apos)
+            name = attrs["name"]
+        return pos, v, t, name
+
+    def loc(self) -> tuple[str, Loc]:
+        """``loc(...)``: the node's name and its Loc (see the module docstring)."""
+        self.expect("(")
+        names: list[str] = []
+        fl, opened = UNKNOWN, 0
+        while len(names) < 3:
+            if self.keyword("unknown"):
+                fl = Loc(None, self.integer() if self.eat(":") else 0)
+                break
+            text = self.string("a location")
+            if self.eat(":"):
+                fl = Loc(text, self.integer("a line number"))
+                break
+            names.append(text)
+            if not self.eat("("):
+                break
+            opened += 1
+        if len(names) > 2:
+            raise self.error("location nested too deeply: expected at most name(name(loc))")
+        for _ in range(opened + 1):
+            self.expect(")")
+        if len(names) < 2:
+            return (names[0] if names else ""), fl
+        return names[0], Loc(fl.file, fl.line, names[1])
+
+    def graph(self) -> Graph:
+        from tfrt_ray.ir.ops import get_op
+
+        if not self.keyword("func"):
+            raise self.expected("'func'")
+        self.expect("@")
+        gname = self.name("a function name")
+        self.expect("(")
+        args = self.seq(lambda: self.arg(True), ")")
+        self.expect("->")
+        self.expect("(")
+        results = self.seq(lambda: self.arg(False), ")")
+        self.expect("{")
+        types: dict[int, TensorType] = {}
+        self.define(types, [(pos, v) for pos, v, _, _ in args], [a[2] for a in args])
+        nodes = []
+        while not self.keyword("return"):
+            nodes.append(self.node(types, get_op))
+        rets = self.seq(self.value, "}", eat_close=False)
+        self.expect("}")
+        self.end()
+        if len(rets) != len(results):
+            raise self.error(f"returns {len(rets)} values but the signature has {len(results)}")
+        self.use(types, rets, [r[2] for r in results])
+        for k in range(len(types)):
+            if k not in types:
+                raise self.error(f"value ids must be dense, but %{k} is never defined", 0)
+        return Graph(
+            name=gname,
+            types=tuple(types[k] for k in range(len(types))),
+            inputs=tuple(a[1] for a in args),
+            outputs=tuple(v for _, v in rets),
+            nodes=tuple(nodes),
+            input_names=tuple(a[3] or f"input_{i}" for i, a in enumerate(args)),
+            output_names=tuple(r[3] or f"output_{i}" for i, r in enumerate(results)),
+        )
+
+    def define(self, types: dict, values: list, new: list) -> None:
+        for (pos, v), t in zip(values, new, strict=True):
+            if v in types:
+                raise self.error(f"value %{v} is defined twice", pos)
+            types[v] = t
+
+    def use(self, types: dict, values: list, annotated: list, label: str = "", **where: Any):
+        """Checks that values are defined and have their annotated types."""
+        for (pos, v), t in zip(values, annotated, strict=True):
+            if v not in types:
+                raise self.error(f"{label}use of undefined value %{v}", pos, **where)
+            if types[v] != t:
+                msg = f"{label}%{v} is {format_type(types[v])}, not {format_type(t)}"
+                raise self.error(msg, pos, **where)
+
+    def node(self, types: dict, get_op: Any) -> Node:
+        start = self.ws()
+        outs = self.seq(self.value, "=") if self.peek("%") else []
+        op_pos = self.ws()
+        op = self.string("an op name like \"tr.add\" (or 'return')")
+        if not op.startswith(DIALECT):
+            raise self.error(f"op name {op!r} must start with {DIALECT!r}", op_pos)
+        op = op[len(DIALECT) :]
+        self.expect("(")
+        ins = self.seq(self.value, ")")
+        attrs = self.attr_dict() if self.peek("{") else {}
+        self.expect(":")
+        tpos = self.ws()
+        self.expect("(")
+        in_types = self.seq(self.type, ")")
+        self.expect("->")
+        out_types = self.seq(self.type, ")") if self.eat("(") else [self.type()]
+        name, loc = self.loc() if self.keyword("loc") else ("", UNKNOWN)
+        where = dict(op=op, node=name or None, loc=loc)
+        label = f"node '{name}' ('{DIALECT}{op}'): "
+        if len(in_types) != len(ins) or len(out_types) != len(outs):
+            raise self.error(f"{label}the numbers of types and values differ", tpos, **where)
+        self.use(types, ins, in_types, label, **where)
+        try:
+            spec = get_op(op)
+        except TfrtRayError:
+            raise self.error(f"unknown op '{DIALECT}{op}'", op_pos, **where) from None
+        try:
+            full, inferred = spec.check(tuple(in_types), attrs, node=name or None, loc=loc)
+            frozen = freeze_attrs(full)
+        except TfrtRayError as err:
+            raise self.error(label + err.message, start, hint=err.hint, **where) from None
+        except Exception as exc:  # an op rule's bug must not leak as another type
+            raise self.error(f"{label}{exc!r}", start, **where) from None
+        if tuple(inferred) != tuple(out_types):
+            got, want = (", ".join(map(format_type, ts)) for ts in (out_types, inferred))
+            msg = f"{label}result types ({got}) differ from the inferred ({want})"
+            raise self.error(msg, start, **where)
+        self.define(types, outs, inferred)
+        return Node(op, tuple(v for _, v in ins), tuple(v for _, v in outs), frozen, name, loc)
