@@ -22,6 +22,10 @@ def _public() -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
+    import importlib.util
+
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a submodule
+        return importlib.import_module(f"{__name__}.{name}")
     public = _public()
     if name in public:
         return public[name]

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tfrt_ray import errors
+from tfrt_ray.cluster.session import device, init, shutdown
+from tfrt_ray.runtime.compile import compile
+from tfrt_ray.runtime.program import Program, Step
 from tfrt_ray.frontends.api import OPS, tensor
 from tfrt_ray.frontends.tensor import Tensor
 from tfrt_ray.frontends.tracing import Function
@@ -30,6 +33,12 @@ def function(fn: Callable | None = None, *, name: str | None = None) -> Any:
 
 PUBLIC: dict[str, Any] = {
     "errors": errors,
+    "compile": compile,
+    "device": device,
+    "init": init,
+    "shutdown": shutdown,
+    "Program": Program,
+    "Step": Step,
     "Function": Function,
     "Graph": Graph,
     "Tensor": Tensor,

@@ -155,3 +155,14 @@ class StepTimeoutError(TfrtRayError, TimeoutError):
 
 class CancelledError(TfrtRayError):
     """A step was cancelled before it finished."""
+
+
+class ModelLoadError(TfrtRayError, ValueError):
+    """A model file could not be read: it is truncated or malformed, or a file it refers to
+    (external data) is missing."""
+
+
+class StaticValueError(ShapeError):
+    """A value the compiler must know (a shape, axes, sizes, a count) is only computed at
+    run time. ONNX import raises it; `OnnxProgram` answers it by compiling one graph per
+    input signature (and per value of the inputs it names)."""

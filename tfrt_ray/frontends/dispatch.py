@@ -38,6 +38,8 @@ def apply(op: str, inputs: Sequence[Any], attrs: dict[str, Any]):
     tracer = state.tracer
     if tracer is not None:
         return tracer.apply(op, inputs, attrs)
+    if state.device is not None:
+        return state.device.apply(op, inputs, attrs)
     spec = get_op(op)
     values = weak_scalars([to_value(x) for x in inputs])
     types = tuple(_type_of(x, v) for x, v in zip(inputs, values))
@@ -48,8 +50,6 @@ def apply(op: str, inputs: Sequence[Any], attrs: dict[str, Any]):
     upstream = next((v for v in values if isinstance(v, TfrtRayError)), None)
     if upstream is not None:
         return _wrap([failed(upstream, t) for t in out_types])
-    if state.device is not None:
-        return state.device.run_eager(op, values, full, out_types)
     try:
         out = get_kernel(op, "cpu")(*values, **full)
     except Exception as exc:  # noqa: BLE001 - a kernel failure is a value

@@ -33,6 +33,7 @@ class Tracer:
     def __init__(self, name: str) -> None:
         self.builder = GraphBuilder(name)
         self._captured: dict[int, tuple[Any, int]] = {}
+        self.hints: dict[str, str] = {}  # node name -> device id, from `tr.device` blocks
 
     def input(self, t: TensorType, name: str) -> Tensor:
         return symbolic(self, self.builder.add_input(t, name), t)
@@ -68,6 +69,8 @@ class Tracer:
         peers = [x.dtype for x in inputs if isinstance(x, (Tensor, np.ndarray))]
         ids = [self.value_id(x, peers) for x in inputs]
         outs = self.builder.add_node(op, ids, attrs, loc=user_location())
+        if state.device is not None:
+            self.hints[self.builder.nodes[-1].name] = state.device.device_id
         tensors = [symbolic(self, v, self.builder.types[v]) for v in outs]
         return tensors[0] if len(tensors) == 1 else tuple(tensors)
 
@@ -136,8 +139,9 @@ def unflatten(obj: Any, leaves: list, pos: list) -> Any:
 class Traced:
     """One traced signature: its graph, compiled schedule and output structure."""
 
-    def __init__(self, graph: Graph, stage, out_template: Any, out_types) -> None:
+    def __init__(self, graph: Graph, stage, out_template: Any, out_types, hints=None) -> None:
         self.graph = graph
+        self.hints = hints or {}
         self.stage = stage
         self.out_template = out_template
         self.out_types = out_types
@@ -186,6 +190,10 @@ class Function:
 
     def lower(self, *args: Any, **kwargs: Any) -> Graph:
         """The graph for these arguments (traced now if this signature is new)."""
+        return self.lower_with_hints(*args, **kwargs)[0]
+
+    def lower_with_hints(self, *args: Any, **kwargs: Any) -> tuple[Graph, dict[str, str]]:
+        """The graph, and the device each op was asked for (``tr.device`` blocks)."""
         if kwargs:
             args = self._positional(args, kwargs)
         key: list = []
@@ -193,7 +201,8 @@ class Function:
         key_t = tuple(key)
         if key_t not in self._cache:
             self._cache[key_t] = self._trace(args)
-        return self._cache[key_t].graph
+        traced = self._cache[key_t]
+        return traced.graph, traced.hints
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
         bound = self._signature.bind(*args, **kwargs)
@@ -203,18 +212,20 @@ class Function:
     def _trace(self, args: tuple) -> Traced:
         from device_actors.executor import CompiledStage
 
-        graph, out_template = trace_graph(self.python_function, args, self.name, self._signature)
+        graph, out_template, hints = trace_graph(
+            self.python_function, args, self.name, self._signature
+        )
         stage = CompiledStage(
             graph.nodes, graph.types, graph.inputs, graph.outputs, "cpu", HOST,
             cores=os.cpu_count() or 1,
         )
         out_types = tuple(graph.types[v] for v in graph.outputs)
-        return Traced(graph, stage, out_template, out_types)
+        return Traced(graph, stage, out_template, out_types, hints)
 
 
-def trace_graph(fn: Callable, args: tuple, name: str, signature=None) -> tuple[Graph, Any]:
-    """Traces ``fn(*args)``; returns the graph and the output structure (tensors as
-    placeholders, in the order of the graph's outputs)."""
+def trace_graph(fn: Callable, args: tuple, name: str, signature=None) -> tuple[Graph, Any, dict]:
+    """Traces ``fn(*args)``; returns the graph, the output structure (tensors as
+    placeholders, in the order of the graph's outputs) and the device hints."""
     tracer = Tracer(name)
     params = list(signature.parameters) if signature is not None else []
     leaves: list = []
@@ -233,7 +244,7 @@ def trace_graph(fn: Callable, args: tuple, name: str, signature=None) -> tuple[G
     graph = tracer.builder.build(out_ids)
     placeholder = ready(np.zeros(()))
     template = unflatten(result, [placeholder] * len(out_leaves), [0])
-    return graph, template
+    return graph, template, tracer.hints
 
 
 def _input_names(args: tuple, params: list) -> list[str]:

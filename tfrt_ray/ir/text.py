@@ -56,6 +56,7 @@ _INT = re.compile(r"-?[0-9]+")
 _NUM = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
 _STR = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
 _WS = re.compile(r"[ \t\r\n]*")
+_SPACE = (" ", "\t", "\r", "\n", "/")
 _DTYPE = re.compile(r"[a-z][a-z0-9]*")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 _MAX_TOKEN = 1000  # longest number or identifier (int() of huge digit strings is slow)
@@ -186,6 +187,7 @@ class _Parser:
         if not isinstance(text, str):
             raise IRParseError(f"expected IR text as a str, got {type(text).__name__}")
         self.s, self.i = text, 0
+        self.types: dict[str, TensorType] = {}  # type text -> type, for repeated types
 
     def error(self, msg: str, pos: int | None = None, **fields: Any) -> IRParseError:
         pos = self.i if pos is None else pos
@@ -193,6 +195,8 @@ class _Parser:
         return IRParseError(f"{line}:{col}: {msg}", **fields)
 
     def ws(self) -> int:
+        if self.s[self.i : self.i + 1] not in _SPACE:  # the fast path: no space to skip
+            return self.i
         while True:
             self.i = _WS.match(self.s, self.i).end()
             if not self.s.startswith("//", self.i):
@@ -235,8 +239,11 @@ class _Parser:
         return False
 
     def string(self, what: str = "a string") -> str:
+        text = self.match(_STR, what, limit=len(self.s))
+        if "\\" not in text:
+            return text[1:-1]
         try:
-            return json.loads(self.match(_STR, what, limit=len(self.s)))
+            return json.loads(text, strict=False)
         except ValueError:
             raise self.error("invalid escape in string") from None
 
@@ -272,8 +279,12 @@ class _Parser:
         return pos, self.integer("a value number")
 
     def type(self) -> TensorType:
-        s = self.s
-        if not s.startswith("tensor<", self.ws()):
+        s, i = self.s, self.ws()
+        key = s[i : s.find(">", i) + 1]
+        if key in self.types:
+            self.i += len(key)
+            return self.types[key]
+        if not s.startswith("tensor<", i):
             raise self.expected("a type like tensor<2x3xf32>")
         self.i += 7
         dims: list[int | str] = []
@@ -298,7 +309,10 @@ class _Parser:
         if not m or m.group() not in DTYPES or not s.startswith(">", m.end()):
             raise self.expected(f"a dtype ({', '.join(DTYPES)}) and '>'")
         self.i = m.end() + 1
-        return TensorType(m.group(), tuple(dims))
+        t = TensorType(m.group(), tuple(dims))
+        if '"' not in key and self.i - i == len(key):
+            self.types[key] = t
+        return t
 
     def attr(self, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -439,8 +453,10 @@ class _Parser:
             inputs=tuple(a[1] for a in args),
             outputs=tuple(v for _, v in rets),
             nodes=tuple(nodes),
-            input_names=tuple(a[3] or f"input_{i}" for i, a in enumerate(args)),
-            output_names=tuple(r[3] or f"output_{i}" for i, r in enumerate(results)),
+            input_names=tuple(f"input_{i}" if a[3] is None else a[3] for i, a in enumerate(args)),
+            output_names=tuple(
+                f"output_{i}" if r[3] is None else r[3] for i, r in enumerate(results)
+            ),
         )
 
     def define(self, types: dict, values: list, new: list) -> None:

@@ -58,10 +58,15 @@ def verify(graph: Graph) -> None:
             )
         defined[v] = 1
 
-    if len(graph.input_names) != len(graph.inputs):
-        raise fail(f"{len(graph.inputs)} inputs but {len(graph.input_names)} input names")
-    if len(graph.output_names) != len(graph.outputs):
-        raise fail(f"{len(graph.outputs)} outputs but {len(graph.output_names)} output names")
+    for what, vs, names in (
+        ("input", graph.inputs, graph.input_names),
+        ("output", graph.outputs, graph.output_names),
+    ):
+        if len(names) != len(vs):
+            raise fail(
+                f"the graph has {len(vs)} {what}s but {len(names)} {what} names",
+                hint=f"give one name per graph {what}",
+            )
     for v in graph.inputs:
         define(v, "graph input")
 
@@ -94,7 +99,8 @@ def verify(graph: Graph) -> None:
         if type(attrs) is not tuple or not all(
             type(p) is tuple and len(p) == 2 and type(p[0]) is str for p in attrs
         ):
-            raise fail("attrs must be a tuple of (name, value) pairs", node, _CANONICAL_HINT)
+            msg = "attrs are not in canonical form: not a tuple of (name, value) pairs"
+            raise fail(msg, node, _CANONICAL_HINT)
         unknown = sorted({k for k, _ in attrs} - set(spec.attrs))
         if unknown:
             raise fail(

@@ -1,0 +1,1 @@
+"""Clusters: starting or joining Ray, device actors, cluster configs."""

@@ -1,0 +1,205 @@
+"""`tfrt_ray.init()` and `shutdown()`: the devices this process runs on.
+
+- ``init()``: the embedded default, the in-process host device only; no Ray.
+- ``init(devices=N)``: N CPU device actors on a local Ray that tfrt-ray starts itself (its
+  own temp dir, bound to 127.0.0.1, token authentication as Ray 2.60 sets it up), or
+  on the Ray this process is already connected to.
+- ``init(address=...)``: joins a running cluster (``"auto"``, ``RAY_ADDRESS``, or
+  ``host:port``) and makes a device actor per CPU it offers (or ``devices`` of them).
+
+``shutdown()`` kills the actors it made and stops Ray only if it started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduler import ClusterSpec, DeviceSpec
+from tfrt_ray.errors import ClusterError, DeviceError
+from tfrt_ray.frontends.context import on_device
+from tfrt_ray.runtime.devices import ActorDevice, HostDevice
+
+HOST_ID = "host:0"
+
+
+@dataclass
+class Session:
+    """The devices of this process, and what tfrt-ray started to get them."""
+
+    devices: dict[str, Any] = field(default_factory=dict)
+    specs: list[DeviceSpec] = field(default_factory=list)
+    started_ray: bool = False
+    temp_dir: str | None = None
+
+    def cluster_spec(self) -> ClusterSpec:
+        return ClusterSpec(tuple(self.specs))
+
+    @property
+    def device_ids(self) -> list[str]:
+        return [s.id for s in self.specs]
+
+
+_host = HostDevice(HOST_ID, cores=os.cpu_count() or 1)
+_session: Session | None = None
+
+
+def host_session() -> Session:
+    return Session({HOST_ID: _host}, [DeviceSpec(HOST_ID, "cpu", "local", cores=_host.runtime.cores)])
+
+
+def current() -> Session:
+    """The active session (the host-only embedded default when `init` was not called)."""
+    return _session if _session is not None else host_session()
+
+
+def init(
+    devices: int | None = None,
+    address: str | None = None,
+    *,
+    cores_per_device: int = 1,
+    devices_per_node: int | None = None,
+    mem_limit_bytes: int | None = None,
+    object_store_memory: int | None = None,
+) -> Session:
+    """Starts or joins the devices this process runs on. See the module docstring.
+
+    Args:
+        devices: how many device actors to make (default: one per CPU offered).
+        address: a Ray cluster to join; None starts a local Ray when devices are asked for.
+        cores_per_device: cores (and BLAS threads) each device actor gets.
+        devices_per_node: at most this many devices per Ray node (spreads them out).
+        mem_limit_bytes: the memory each device may hold for weights.
+        object_store_memory: for a local Ray that tfrt-ray starts.
+    """
+    global _session
+    if _session is not None:
+        shutdown()
+    wants_ray = devices is not None or devices_per_node is not None or address is not None
+    if not wants_ray and not os.environ.get("RAY_ADDRESS"):
+        _session = host_session()
+        return _session
+    import ray
+
+    session = Session()
+    if not ray.is_initialized():
+        session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
+        _start_or_join(session, address, devices, cores_per_device, object_store_memory)
+    try:
+        _make_devices(session, devices, cores_per_device, devices_per_node, mem_limit_bytes)
+    except Exception:
+        _stop(session)
+        raise
+    _session = session
+    return session
+
+
+def _start_or_join(session, address, devices, cores, object_store_memory) -> None:
+    import ray
+
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "namespace": "tfrt_ray"}
+    if session.started_ray:
+        session.temp_dir = tempfile.mkdtemp(prefix="tfrt-ray-")
+        # Ray keeps some files under $RAY_TMPDIR/ray even when given a temp dir.
+        os.environ.setdefault("RAY_TMPDIR", session.temp_dir)
+        want = max((devices or 1) * cores, os.cpu_count() or 1)
+        kwargs.update(
+            num_cpus=want,
+            _temp_dir=session.temp_dir,
+            _node_ip_address="127.0.0.1",
+            object_store_memory=object_store_memory or 512 * 1024**2,
+        )
+    else:
+        kwargs["address"] = address or os.environ.get("RAY_ADDRESS")
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - Ray's own errors vary; say what to do
+        raise ClusterError(
+            f"could not {'start a local Ray' if session.started_ray else 'join ' + str(kwargs.get('address'))}: {exc}",
+            hint="for a secured cluster set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
+            "RAY_AUTH_TOKEN_PATH) to the cluster's token; check the address and that Ray "
+            "2.60 runs there",
+        ) from exc
+
+
+def _make_devices(session, devices, cores, per_node, mem_limit) -> None:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from device_actors.actor import DeviceActor, actor_env
+
+    slots = []
+    for node in sorted(ray.nodes(), key=lambda n: (not n.get("IsHead", False), n["NodeID"])):
+        if not node.get("Alive"):
+            continue
+        cpus = int(node.get("Resources", {}).get("CPU", 0)) // max(cores, 1)
+        if per_node is not None:
+            cpus = min(cpus, per_node)
+        slots += [node["NodeID"]] * cpus
+    want = len(slots) if devices is None else devices
+    if want > len(slots):
+        raise ClusterError(
+            f"asked for {want} devices of {cores} core(s); the cluster offers {len(slots)}",
+            hint="ask for fewer devices or fewer cores per device, or add nodes",
+        )
+    handles = []
+    for i, node_id in enumerate(slots[:want]):
+        device_id = f"cpu:{i}"
+        actor = DeviceActor.options(
+            name=None,
+            num_cpus=cores,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            runtime_env={"env_vars": actor_env(cores)},
+            max_restarts=0,
+        ).remote(device_id, "cpu", cores, mem_limit)
+        handles.append(actor)
+        session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores)
+        session.specs.append(
+            DeviceSpec(device_id, "cpu", node_id[:12], cores=cores,
+                       mem_bytes=mem_limit or 4 << 30, flops_per_s=2e10 * cores)
+        )
+    ray.get([h.info.remote() for h in handles])  # fail here, not at the first step
+
+
+def shutdown() -> None:
+    """Releases what `init` started: its device actors, and Ray if it started it."""
+    global _session
+    session, _session = _session, None
+    if session is not None:
+        _stop(session)
+
+
+def _stop(session: Session) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        return
+    for handle in session.devices.values():
+        if isinstance(handle, ActorDevice):
+            with contextlib.suppress(Exception):
+                ray.kill(handle.actor)
+    if session.started_ray:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def device(device_id: str) -> Iterator[None]:
+    """Runs the eager ops in the block on ``device_id`` (``"cpu:2"``, ``"host:0"``)."""
+    session = current()
+    if device_id in ("host", HOST_ID):
+        with on_device(None):
+            yield
+        return
+    handle = session.devices.get(device_id)
+    if handle is None:
+        raise DeviceError(
+            f"unknown device '{device_id}'",
+            hint=f"the devices are {sorted(session.devices)}; start more with tr.init(devices=N)",
+        )
+    with on_device(handle):
+        yield

@@ -1,0 +1,179 @@
+"""Device handles: what the host runtime talks to. `HostDevice` runs stages in this
+process; `ActorDevice` sends them to a `DeviceActor`. Both load stages once and return
+one future per stage output for each call, so `Program` runs either the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from device_actors import transport
+from device_actors.runtime import DeviceRuntime
+from tfrt_ray.errors import DeviceError, StepTimeoutError, TfrtRayError
+from tfrt_ray.ir.graph import Node
+from tfrt_ray.ir.location import user_location
+from tfrt_ray.ir.ops import get_op
+from tfrt_ray.ir.types import TensorType
+
+
+INLINE_BYTES = 64 * 1024
+
+
+class HostDevice:
+    """The in-process host device. Calls run at once; futures are the values."""
+
+    def __init__(self, device_id: str = "host:0", cores: int = 1) -> None:
+        self.device_id = device_id
+        self.runtime = DeviceRuntime(device_id, "cpu", cores)
+
+    def load(self, key: str, nodes, types, inputs, outputs) -> None:
+        self.runtime.load(key, nodes, types, inputs, outputs)
+
+    def wait_loaded(self) -> None:
+        pass
+
+    def put(self, array: np.ndarray) -> Any:
+        return array
+
+    def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False) -> list:
+        return self.runtime.run(key, list(args), profile=profile)
+
+    def unload(self, key: str) -> None:
+        self.runtime.unload(key)
+
+    def stats(self) -> dict:
+        return self.runtime.stats()
+
+
+class RemoteValue:
+    """A handle on a tensor held in the object store (an ObjectRef of a WireTensor)."""
+
+    __slots__ = ("ref", "device_id")
+
+    def __init__(self, ref: Any, device_id: str) -> None:
+        self.ref = ref
+        self.device_id = device_id
+
+    def ready(self) -> bool:
+        import ray
+
+        done, _ = ray.wait([self.ref], timeout=0)
+        return bool(done)
+
+    def fetch(self, timeout: float | None = None):
+        return fetch_values([self.ref], timeout)[0]
+
+
+def fetch_values(refs: list, timeout: float | None = None) -> list:
+    """Gets ObjectRefs' values as NumPy arrays (or error values). Raises
+    StepTimeoutError after ``timeout`` seconds and DeviceError if an actor died."""
+    import ray
+    from ray.exceptions import GetTimeoutError, RayActorError
+
+    try:
+        objs = ray.get(refs, timeout=timeout)
+    except GetTimeoutError:
+        raise StepTimeoutError(
+            f"the result was not ready within {timeout} s",
+            hint="raise the timeout, or check `tfrt-ray cluster status` for a stuck device",
+        ) from None
+    except RayActorError as exc:
+        raise DeviceError(
+            f"a device actor died while computing this result: {exc}",
+            hint="the device's process was killed or crashed; re-run the step",
+        ) from None
+    return [transport.decode(o) for o in objs]
+
+
+class ActorDevice:
+    """A device runtime inside a Ray actor."""
+
+    def __init__(self, device_id: str, actor: Any, node_id: str, cores: int) -> None:
+        self.device_id = device_id
+        self.actor = actor
+        self.node_id = node_id
+        self.cores = cores
+        self._loads: list = []
+        self._methods: dict[tuple[bool, int], Any] = {}
+
+    def load(self, key: str, nodes, types, inputs, outputs) -> None:
+        self._loads.append(self.actor.load.remote(key, nodes, types, inputs, outputs))
+
+    def wait_loaded(self) -> None:
+        import ray
+
+        loads, self._loads = self._loads, []
+        ray.get(loads)
+
+    def put(self, array: np.ndarray) -> Any:
+        """An input for this device: small ones travel inline with the call (Ray puts
+        them in the call itself), large ones go into the object store once."""
+        wire = transport.encode(array)
+        if wire.nbytes < INLINE_BYTES:
+            return wire
+        import ray
+
+        return ray.put(wire)
+
+    def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False) -> list:
+        method = self._methods.get((profile, n_outputs))
+        if method is None:
+            base = self.actor.run_profiled if profile else self.actor.run
+            method = self._methods[(profile, n_outputs)] = base.options(num_returns=n_outputs)
+        refs = method.remote(key, *args)
+        return [refs] if n_outputs == 1 else list(refs)
+
+    def unload(self, key: str) -> None:
+        self.actor.unload.remote(key)
+
+    def stats(self) -> dict:
+        import ray
+
+        return ray.get(self.actor.info.remote())
+
+    # ---- eager ops under `tr.device(...)` -------------------------------------------
+
+    def apply(self, op: str, inputs: Sequence, attrs: dict):
+        """Dispatches one eager op to this device; returns remote tensor(s) at once."""
+        from tfrt_ray.frontends.dispatch import weak_scalars
+        from tfrt_ray.frontends.tensor import Tensor, remote
+
+        spec = get_op(op)
+        args, types = [], []
+        hosts = weak_scalars(
+            [None if type(x) is Tensor and x._remote is not None else _host_value(x)
+             for x in inputs]
+        )
+        for x, host in zip(inputs, hosts):
+            if type(x) is Tensor and x._remote is not None:
+                args.append(x._remote.ref)
+                types.append(x.type)
+            else:
+                args.append(self.put(host))
+                types.append(TensorType.of(np.asarray(host)))
+        try:
+            full, out_types = spec.check(tuple(types), attrs)
+        except TfrtRayError as err:
+            raise err.with_context(loc=user_location(), device=self.device_id) from None
+        n = len(out_types)
+        refs = self.actor.run_op.options(num_returns=n).remote(op, full, n, *args)
+        refs = [refs] if n == 1 else list(refs)
+        outs = [remote(RemoteValue(r, self.device_id), t) for r, t in zip(refs, out_types)]
+        return outs[0] if n == 1 else tuple(outs)
+
+
+def _host_value(x: Any):
+    from tfrt_ray.frontends.dispatch import to_value
+
+    value = to_value(x)
+    if isinstance(value, TfrtRayError):
+        raise value
+    return value
+
+
+def stage_payload(nodes: Sequence[Node], types: Sequence[TensorType]) -> tuple:
+    """What a device needs to compile a stage: its nodes and the types they use."""
+    return tuple(nodes), tuple(types)

@@ -1,0 +1,230 @@
+"""`Program`: a plan loaded onto its devices, run step after step.
+
+Loading sends each stage (and so its weights) to its device once. A step submits every
+stage call at once (one call per stage per step, never one per op) and returns a `Step`
+of futures; the caller waits only when it reads a result, so many steps can be in
+flight. Values cross devices as ObjectRefs that one actor hands to the next: the driver
+puts the step's inputs and gets its outputs, never an intermediate.
+
+A plan with micro-batches (pipeline) or replicas (data parallel) runs its per-slice
+program on slices of the batch (axis 0) and concatenates the outputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfrt_ray.errors import InputError, TfrtRayError
+from tfrt_ray.ir.graph import Graph
+from tfrt_ray.ir.types import TensorType
+
+_KEYS = itertools.count()
+
+
+class Step:
+    """The futures of one submitted step."""
+
+    def __init__(self, program: Program, parts: list[list[Any]]) -> None:
+        self.program = program
+        self.parts = parts  # per slice: one future (value or ObjectRef) per graph output
+
+    def result(self, timeout: float | None = None) -> list[np.ndarray]:
+        """The outputs as NumPy arrays, in the graph's output order. Raises the error of
+        the first failed output; `StepTimeoutError` after ``timeout`` seconds."""
+        values = self.program._fetch(self.parts, timeout)
+        for v in values:
+            if isinstance(v, TfrtRayError):
+                raise v
+        return values
+
+    def outputs(self, timeout: float | None = None) -> dict[str, np.ndarray]:
+        return dict(zip(self.program.output_names, self.result(timeout)))
+
+
+class Program:
+    """A compiled program on a set of devices. See `tfrt_ray.compile`."""
+
+    def __init__(self, plan, devices: Mapping[str, Any], full_graph: Graph | None = None) -> None:
+        self.plan = plan
+        self.graph: Graph = plan.graph
+        self.full_graph = full_graph or plan.graph
+        self.devices = dict(devices)
+        self.key = f"p{next(_KEYS)}"
+        self.input_names = self.full_graph.input_names
+        self.output_names = self.full_graph.output_names
+        self.input_types = tuple(self.full_graph.types[v] for v in self.full_graph.inputs)
+        self.slices = max(plan.micro_batches, len(plan.replicas) or 1)
+        self._load()
+
+    # ---- loading ------------------------------------------------------------------
+
+    def _stage_runs(self) -> list[list[tuple[str, Any]]]:
+        """Per slice: (device id, stage) pairs in submission order."""
+        if self.plan.replicas:
+            return [
+                [(d, s) for s in self.plan.stages] for d in self.plan.replicas
+            ]
+        return [[(s.device, s) for s in self.plan.stages]] * self.slices
+
+    def _load(self) -> None:
+        loaded = set()
+        types = self.graph.types
+        for run in self._stage_runs():
+            for device_id, stage in run:
+                if (device_id, stage.id) in loaded:
+                    continue
+                loaded.add((device_id, stage.id))
+                self.devices[device_id].load(
+                    self._stage_key(stage), stage.nodes, types, stage.inputs, stage.outputs
+                )
+        for device_id in {d for d, _ in loaded}:
+            self.devices[device_id].wait_loaded()
+
+    def _stage_key(self, stage) -> str:
+        return f"{self.key}/{stage.id}"
+
+    # ---- running ------------------------------------------------------------------
+
+    def submit(self, inputs: Mapping[str, Any] | Sequence[Any], profile: bool = False) -> Step:
+        """Submits one step; returns at once with its futures."""
+        arrays = self.bind_inputs(inputs)
+        parts = []
+        for slice_index, run in enumerate(self._stage_runs()):
+            sliced = self._slice(arrays, slice_index)
+            parts.append(self._submit_slice(run, sliced, profile))
+        return Step(self, parts)
+
+    def run(
+        self,
+        inputs: Mapping[str, Any] | Sequence[Any],
+        timeout: float | None = None,
+        profile: bool = False,
+    ) -> list[np.ndarray]:
+        """Runs one step and waits: the outputs as NumPy arrays, in output order."""
+        return self.submit(inputs, profile=profile).result(timeout)
+
+    def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool) -> list[Any]:
+        values: dict[int, Any] = {}
+        graph = self.graph
+        put: dict[int, Any] = {}
+        for device_id, stage in run:
+            device = self.devices[device_id]
+            args = []
+            for v in stage.inputs:
+                if v in values:
+                    args.append(values[v])
+                    continue
+                # A graph input: put once per step, shared by every stage that reads it.
+                if v not in put:
+                    put[v] = device.put(arrays[graph.inputs.index(v)])
+                args.append(put[v])
+            outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile)
+            values.update(zip(stage.outputs, outs))
+        futures = []
+        for v in graph.outputs:
+            if v in values:
+                futures.append(values[v])
+            else:  # an output that is a graph input, passed straight through
+                futures.append(arrays[graph.inputs.index(v)])
+        return futures
+
+    def _slice(self, arrays: list[np.ndarray], index: int) -> list[np.ndarray]:
+        if self.slices == 1:
+            return arrays
+        out = []
+        for a, v in zip(arrays, self.graph.inputs):
+            if self.graph.types[v].shape[:1] == a.shape[:1]:
+                out.append(a)  # not batched: every slice gets it whole
+                continue
+            n = self.graph.types[v].shape[0]
+            out.append(a[index * n : (index + 1) * n])
+        return out
+
+    def _fetch(self, parts: list[list[Any]], timeout: float | None) -> list:
+        from tfrt_ray.runtime.devices import fetch_values
+
+        refs = [f for part in parts for f in part if _is_ref(f)]
+        got = iter(fetch_values(refs, timeout)) if refs else iter(())
+        resolved = [[next(got) if _is_ref(f) else f for f in part] for part in parts]
+        if len(resolved) == 1:
+            return resolved[0]
+        outs = []
+        for i in range(len(self.output_names)):
+            pieces = [part[i] for part in resolved]
+            failed = next((p for p in pieces if isinstance(p, TfrtRayError)), None)
+            outs.append(failed if failed is not None else np.concatenate(pieces, axis=0))
+        return outs
+
+    # ---- inputs -------------------------------------------------------------------
+
+    def bind_inputs(self, inputs: Mapping[str, Any] | Sequence[Any]) -> list[np.ndarray]:
+        """The inputs in graph order, checked against the expected names, dtypes, shapes."""
+        names = self.input_names
+        if isinstance(inputs, Mapping):
+            unknown = sorted(set(inputs) - set(names))
+            missing = [n for n in names if n not in inputs]
+            if unknown or missing:
+                raise InputError(
+                    f"inputs {unknown} are not inputs of this program" if unknown
+                    else f"missing inputs {missing}",
+                    hint=f"pass exactly these inputs: {list(names)}",
+                )
+            values = [inputs[n] for n in names]
+        else:
+            values = list(inputs)
+            if len(values) != len(names):
+                raise InputError(
+                    f"got {len(values)} inputs, the program takes {len(names)}",
+                    hint=f"pass these inputs, in order: {list(names)}",
+                )
+        return [_check_input(n, v, t) for n, v, t in zip(names, values, self.input_types)]
+
+    # ---- introspection ------------------------------------------------------------
+
+    def placement_table(self) -> str:
+        """Op -> device, bytes moved per step and predicted time per device, and why."""
+        return self.plan.describe()
+
+    def profile(self, inputs: Mapping[str, Any] | Sequence[Any]) -> str:
+        """Runs one profiled step; returns a table of per-op and per-device time."""
+        self.run(inputs, profile=True)
+        lines = [f"{'device':10s} {'op (node)':40s} {'seconds':>10s}"]
+        for device_id in sorted({s.device for s in self.plan.stages} | set(self.plan.replicas)):
+            stats = self.devices[device_id].stats()
+            for name, secs in sorted(stats["op_seconds"].items(), key=lambda kv: -kv[1]):
+                lines.append(f"{device_id:10s} {name:40s} {secs:10.6f}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        """Unloads the program's stages from its devices."""
+        for run in self._stage_runs():
+            for device_id, stage in run:
+                self.devices[device_id].unload(self._stage_key(stage))
+
+
+def _is_ref(x: Any) -> bool:
+    return type(x).__name__ == "ObjectRef"
+
+
+def _check_input(name: str, value: Any, expected: TensorType) -> np.ndarray:
+    from tfrt_ray.frontends.tensor import Tensor
+
+    array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+    if array.dtype != expected.np_dtype:
+        raise InputError(
+            f"input '{name}' has dtype {array.dtype}, expected {expected.np_dtype}",
+            hint=f"pass {name} as {expected} (e.g. x.astype(np.{expected.np_dtype}))",
+        )
+    shape = expected.shape
+    if len(array.shape) != len(shape) or any(
+        type(d) is int and d != a for d, a in zip(shape, array.shape)
+    ):
+        raise InputError(
+            f"input '{name}' has shape {array.shape}, expected {expected}",
+            hint="reshape the input, or compile the program for this shape",
+        )
+    return array
