@@ -138,7 +138,7 @@ def _group_types(nodes, idxs: list[int], support: TypeSupport) -> tuple[bool, ..
         m = support.allowed(nodes[i].op)
         if not any(m):
             raise unsupported_error(nodes[i], support.types)
-        mask = m if mask is None else tuple(a and b for a, b in zip(mask, m))
+        mask = m if mask is None else tuple(a and b for a, b in zip(mask, m, strict=True))
     if not any(mask):
         node = nodes[idxs[0]]
         listing = ", ".join(f"'{nodes[i].name}' ({nodes[i].op})" for i in idxs)

@@ -45,9 +45,17 @@ def graph_costs(graph) -> GraphCosts:
     return costs
 
 
+def clear_cache() -> None:
+    """Forget the cached table (benchmarks time the cost lookups too)."""
+    global _LAST
+    _LAST = (None, None)
+
+
 def _intern_types(types: tuple) -> tuple[list[int], list]:
     """A small int per value naming its type by value, and the distinct types."""
-    by_obj = dict(zip(map(id, types), types))  # distinct objects (graphs often share them)
+    by_obj = dict(
+        zip(map(id, types), types, strict=True)
+    )  # distinct objects (graphs often share them)
     by_value: dict = {}
     uniq: list = []
     obj_tid: dict[int, int] = {}

@@ -171,7 +171,7 @@ def simulate(graph, stages, work, vdev, vbytes, cluster: ClusterSpec, ids) -> tu
     busy = [0.0] * len(ids)
     vfin: dict[int, float] = {}
     step = 0.0
-    for s, f in zip(stages, work):
+    for s, f in zip(stages, work, strict=True):
         d = pos[s.device]
         hd = host[d]
         start = dfree[d]

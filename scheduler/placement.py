@@ -79,14 +79,7 @@ def place(
             warnings.append(f"input_device '{input_device}' is not in the cluster; ignored")
 
     sched = ListScheduler(graph, cluster, costs, type_of, support, home, small_flops)
-    place_free = sched.place_free
-    allowed_of = support.allowed
-    for i, node in enumerate(nodes):
-        if node_group and i in node_group:
-            gi = node_group[i]
-            sched.place_group_member(i, node, groups[gi], gi, group_dev)
-        else:
-            place_free(i, node, allowed_of(node.op) if supports is not None else None)
+    sched.run(node_group, groups, group_dev)
     sched.place_leftovers(home)
     warnings.extend(sched.warnings)
 

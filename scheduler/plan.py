@@ -134,7 +134,9 @@ class Plan:
         return Plan(
             graph=graph,
             stages=tuple(stages),
-            transfers=tuple(Transfer(int(v), src, dst, int(b)) for v, src, dst, b in data["transfers"]),
+            transfers=tuple(
+                Transfer(int(v), src, dst, int(b)) for v, src, dst, b in data["transfers"]
+            ),
             devices=tuple(data["devices"]),
             strategy=data["strategy"],
             predicted_step_s=float(data["predicted_step_s"]),
@@ -176,7 +178,8 @@ class Plan:
             head += f", {len(self.replicas)} replicas (batch split on axis 0)"
         lines = [head]
         fmt = "{:<16} {:>7} {:>9} {:>12} {:>11} {:>11} {:>11}"
-        lines.append(fmt.format("device", "stages", "ops", "GFLOP", "predicted", "in/step", "out/step"))
+        cols = ("device", "stages", "ops", "GFLOP", "predicted", "in/step", "out/step")
+        lines.append(fmt.format(*cols))
         items = list(rows.items())
         for dev, (ns, no, fl, bi, bo) in items[:max_devices]:
             lines.append(

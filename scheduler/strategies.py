@@ -181,7 +181,7 @@ def _chunks(prefix: list[float], n: int) -> list[int]:
 
 
 def _gpipe(times: list[float], calls: list[int], m: int, ov: float) -> float:
-    t = [x / m + c * ov for x, c in zip(times, calls)]
+    t = [x / m + c * ov for x, c in zip(times, calls, strict=True)]
     return sum(t) + (m - 1) * max(t) + (ov if m > 1 else 0.0)
 
 
@@ -229,8 +229,14 @@ def _pipeline_plan(graph, cluster, supports, micro_batches, info, *, auto: bool)
         f"pipeline: {len(nodes)} ops in {n} contiguous chunks balanced by flops, "
         f"{m} micro-batch(es)" + ("" if batch else " (no batch axis to split)")
     )
-    p = partition(graph, Placement(assign, cluster=cluster), cluster, strategy="pipeline",
-                  notes=(why,), micro_batches=m)
+    p = partition(
+        graph,
+        Placement(assign, cluster=cluster),
+        cluster,
+        strategy="pipeline",
+        notes=(why,),
+        micro_batches=m,
+    )
     return _pipeline_predict(p, costs, cluster, devs[:n], m), None
 
 
@@ -250,9 +256,7 @@ def _pipeline_predict(p: Plan, costs, cluster, devs, m: int) -> Plan:
         times[k] += t.nbytes / bw
     out = sum(costs.vbytes[v] for v in p.graph.outputs) / cluster.inter_node_bytes_per_s
     step = _gpipe(times, calls, m, cluster.call_overhead_s) + out / m
-    per_dev = {
-        d.id: times[k] + m * calls[k] * cluster.call_overhead_s for k, d in enumerate(devs)
-    }
+    per_dev = {d.id: times[k] + m * calls[k] * cluster.call_overhead_s for k, d in enumerate(devs)}
     return replace(p, predicted_step_s=step, per_device_s=per_dev)
 
 
@@ -269,7 +273,7 @@ def _replicate_plan(graph, cluster, supports, info):
     r = min(len(devs), batch)
     devs = devs[:r]
     costs = graph_costs(graph)
-    fixed = sum(b for n, b in zip(graph.nodes, costs.out_bytes) if not n.inputs)
+    fixed = sum(b for n, b in zip(graph.nodes, costs.out_bytes, strict=True) if not n.inputs)
     need = fixed + (sum(costs.out_bytes) - fixed) // r
     small = min(devs, key=lambda d: d.mem_bytes)
     if need > small.mem_bytes:
@@ -285,9 +289,7 @@ def _replicate_plan(graph, cluster, supports, info):
     stages = tuple(
         Stage(k, dev, graph.nodes, graph.inputs, graph.outputs) for k, dev in enumerate(ids)
     )
-    transfers = tuple(
-        Transfer(v, INPUT, dev, share[v]) for dev in ids for v in graph.inputs
-    )
+    transfers = tuple(Transfer(v, INPUT, dev, share[v]) for dev in ids for v in graph.inputs)
     note = f"replicate: whole graph on {r} devices, batch {batch} split on axis 0"
     p = Plan(graph, stages, transfers, ids, "replicate", step, per_dev, (note,), 1, ids)
     return p, None

@@ -364,7 +364,8 @@ def test_type_mismatch_names_node_and_line() -> None:
     with pytest.raises(IRParseError) as info:
         parse_graph(GOOD.replace("-> tensor<4xf32> loc", "-> tensor<4xi32> loc"))
     err = info.value
-    assert err.message.startswith("2:3: node 'lr'") and err.node == "lr"
+    assert err.message.startswith("2:3: result types") and err.node == "lr"
+    assert "op 'leaky_relu' node 'lr': 2:3:" in str(err)
     assert "tensor<4xi32>" in err.message and err.op == "leaky_relu"
 
 

@@ -24,8 +24,8 @@ def test_no_scheduler_module_imports_ray():
     for path in files:
         for name in _imported_modules(path):
             assert name.split(".")[0] != "ray", f"{path.name} imports {name}"
-        assert "__import__(\"ray" not in path.read_text()
-        assert "import_module(\"ray" not in path.read_text()
+        assert '__import__("ray' not in path.read_text()
+        assert 'import_module("ray' not in path.read_text()
 
 
 def test_importing_and_planning_loads_no_ray():

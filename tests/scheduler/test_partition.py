@@ -69,7 +69,7 @@ def test_invariants_on_random_placements(seed):
 @pytest.mark.parametrize("devices", [1, 8, 256])
 def test_invariants_on_cost_model_placements(devices):
     g = random_layered_graph(2000, 32, seed=devices, shape=(128, 128))
-    c = ClusterSpec.simulated(devices, mem_bytes=16 << 20)
+    c = ClusterSpec.simulated(devices, mem_bytes=(32 << 20) if devices > 1 else (1 << 30))
     plan = partition(g, place(g, c))
     check_plan(plan)
     assert plan.devices == tuple(d for d in c.ids if d in plan.devices)
@@ -102,7 +102,7 @@ def test_predicted_step_counts_call_overheads():
 
 
 def test_stages_of_parallel_branches():
-    g = branches(3, 2)
+    g = branches(3, 6, shape=(2048, 2048))
     c = ClusterSpec.simulated(3)
     plan = partition(g, place(g, c))
     check_plan(plan)

@@ -168,3 +168,62 @@ def test_placement_is_deterministic():
 def test_input_device_attracts_the_first_ops():
     p = place(tiny(), ClusterSpec.simulated(4), input_device="cpu:3")
     assert set(p.assign.values()) == {"cpu:3"}
+
+
+def _reference_assign(graph, cluster, supports=None) -> dict[str, str]:
+    """Placement by the readable per-node methods (`ListScheduler.place_free`)."""
+    from scheduler.constraints import TypeSupport
+    from scheduler.list_schedule import ListScheduler
+
+    types = cluster.types()
+    type_of = [types.index(d.type) for d in cluster.devices]
+    support = TypeSupport(supports, types)
+    sched = ListScheduler(graph, cluster, graph_costs(graph), type_of, support, 0, 1e4)
+    for i, n in enumerate(graph.nodes):
+        sched.place_free(i, n, support.allowed(n.op))
+    sched.place_leftovers(0)
+    return {n.name: cluster.ids[d] for n, d in zip(graph.nodes, sched.node_dev, strict=True)}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["light-memory-pressure", "heavy-spread", "mixed-types", "constants"],
+)
+def test_fast_loop_matches_the_reference_methods(case):
+    supports = None
+    if case == "light-memory-pressure":
+        g = random_layered_graph(3000, 64, seed=4)
+        c = ClusterSpec.simulated(8, mem_bytes=8 << 20)
+    elif case == "heavy-spread":
+        g = random_layered_graph(3000, 256, seed=5, shape=(128, 128))
+        c = ClusterSpec.simulated(64, devices_per_node=4)
+    elif case == "mixed-types":
+        g = random_layered_graph(2000, 128, seed=6, shape=(128, 128))
+        c = mixed_cluster()
+        supports = lambda op, t: op != "tanh" or t == "cpu"  # noqa: E731
+    else:
+        b = GraphBuilder("consts")
+        x = b.add_input(TensorType("f32", (64, 64)))
+        v = x
+        for i in range(50):
+            (k,) = b.add_node("constant", [], {"value": [[float(i)]]}, name=f"k{i}")
+            (v,) = b.add_node("mul" if i % 2 else "add", [v, k], name=f"op{i}")
+            (v,) = b.add_node("exp", [v], name=f"e{i}")
+        b.add_node("constant", [], {"value": [1.0]}, name="unused")
+        g = b.build([v])
+        c = ClusterSpec.simulated(4)
+    assert place(g, c, supports=supports).assign == _reference_assign(g, c, supports)
+
+
+def test_a_node_only_one_roomy_device_can_hold_goes_there():
+    small = [DeviceSpec(f"cpu:{i}", "cpu", "n0", mem_bytes=1024) for i in range(6)]
+    c = ClusterSpec((*small, DeviceSpec("big:0", "cpu", "n0", mem_bytes=1 << 30)))
+    b = GraphBuilder("roomy")
+    x = b.add_input(TensorType("f32", (2, 2)))
+    y = b.add_input(TensorType("f32", (128, 128)))
+    (r,) = b.add_node("relu", [x], name="r")
+    (e,) = b.add_node("exp", [y], name="e")
+    g = b.build([r, e])
+    p = place(g, c)
+    assert p.assign["e"] == "big:0" and p.assign["r"] == "cpu:0"
+    assert p.assign == _reference_assign(g, c)

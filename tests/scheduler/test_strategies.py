@@ -62,7 +62,9 @@ def test_pipeline_micro_batches_given_and_capped_by_batch():
     g = chain(["exp"] * 8, shape=(6, 1 << 18))
     c = ClusterSpec.simulated(4)
     assert plan(g, c, "pipeline", micro_batches=3).micro_batches == 3
-    assert plan(g, c, "pipeline").micro_batches == 6
+    p = plan(g, c, "pipeline")
+    assert p.micro_batches == min(2 * len(p.devices), 6)
+    assert plan(g, ClusterSpec.simulated(8), "pipeline").micro_batches <= 6
     assert plan(g, c, "pipeline", batch_axis_ok=False).micro_batches == 1
 
 
@@ -90,8 +92,12 @@ def test_replicate_needs_a_batch_axis():
     with pytest.raises(PlacementError, match="no replicate plan"):
         plan(chain(["exp"], shape=(1, 64)), ClusterSpec.simulated(4), "replicate")
     with pytest.raises(PlacementError, match="no replicate plan"):
-        plan(chain(["exp"], shape=(8, 64)), ClusterSpec.simulated(4), "replicate",
-             batch_axis_ok=False)
+        plan(
+            chain(["exp"], shape=(8, 64)),
+            ClusterSpec.simulated(4),
+            "replicate",
+            batch_axis_ok=False,
+        )
     auto = plan(chain(["exp"] * 30, shape=(1, 1 << 22)), ClusterSpec.simulated(4))
     assert auto.strategy != "replicate"
 

@@ -49,7 +49,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TextIO, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TextIO, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -159,8 +159,9 @@ def parse_size(value: Any) -> int:
         number, unit = match.groups()
         scale = _SIZE_UNITS.get(unit.lower())
         if scale is None:
-            close = difflib.get_close_matches(unit, _SIZE_UNIT_NAMES, n=1, cutoff=0.5)
-            guess = f" (did you mean {number}{close[0]}?)" if close else ""
+            lower = {name.lower(): name for name in _SIZE_UNIT_NAMES}
+            close = difflib.get_close_matches(unit.lower(), list(lower), n=1, cutoff=0.5)
+            guess = f" (did you mean {number}{lower[close[0]]}?)" if close else ""
             raise _problem(
                 f"unknown size unit '{unit}' in {_show(value)}{guess}",
                 f"use one of {', '.join(_SIZE_UNIT_NAMES)}, e.g. '4GiB'",
@@ -305,8 +306,7 @@ class DeviceGroup(_Section):
     )
     memory: Size = Field(
         4 << 30,
-        description="memory is what each device may hold, e.g. 'memory: 4GiB' or "
-        "'memory: 512MiB'",
+        description="memory is what each device may hold, e.g. 'memory: 4GiB' or 'memory: 512MiB'",
     )
     flops: Flops = Field(
         2e10,
@@ -419,6 +419,12 @@ class ClusterConfig(_Section):
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
         return {} if value is None else value  # "ray:" with nothing under it: the defaults
+
+    @classmethod
+    def from_data(cls, data: Any, source: str = "<data>") -> ClusterConfig:
+        """Validates a config given as Python data (what the YAML would load to); errors are
+        ConfigErrors naming ``source`` and the field (no line numbers)."""
+        return _validate(data, source, {})
 
     # ---- views ------------------------------------------------------------------------
 
@@ -550,7 +556,7 @@ def parse_cluster_config(text: str, source: str = "<string>") -> ClusterConfig:
                 hint="a cluster config needs at least 'name' and 'nodes'; see "
                 "cluster_configs/laptop.yaml",
             )
-        issues = _precheck(root, source)
+        issues = _precheck(root)
         if issues:
             raise _render(source, issues, {})
         try:
@@ -561,6 +567,10 @@ def parse_cluster_config(text: str, source: str = "<string>") -> ClusterConfig:
     finally:
         loader.dispose()
 
+    return _validate(data, source, marks)
+
+
+def _validate(data: Any, source: str, marks: dict) -> ClusterConfig:
     try:
         config = ClusterConfig.model_validate(data)
     except ValidationError as e:
@@ -612,9 +622,7 @@ def _read(source: str) -> str:
             hint="pass one YAML file, e.g. cluster_configs/laptop.yaml",
         )
     if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(
-            f"{source}: is not a regular file", loc=source, hint="pass a YAML file"
-        )
+        raise ConfigError(f"{source}: is not a regular file", loc=source, hint="pass a YAML file")
     too_big = ConfigError(
         f"{source}: the file is over {MAX_CONFIG_BYTES} bytes; cluster configs are limited "
         "to 1 MiB",
@@ -639,8 +647,7 @@ def _read(source: str) -> str:
         line = data[: e.start].count(b"\n") + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigError(
-            f"{source}:{line}:{column}: the file is not UTF-8 text (byte "
-            f"0x{data[e.start]:02x})",
+            f"{source}:{line}:{column}: the file is not UTF-8 text (byte 0x{data[e.start]:02x})",
             loc=f"{source}:{line}",
             hint="save the config as UTF-8",
         ) from None
@@ -698,11 +705,7 @@ def _yaml_error(source: str, e: yaml.YAMLError) -> ConfigError:
     )
 
 
-class _TooManyNodes(Exception):  # noqa: N818 - internal control flow, never escapes
-    pass
-
-
-def _precheck(root: yaml.Node, source: str) -> list[_Issue]:
+def _precheck(root: yaml.Node) -> list[_Issue]:
     """Before anything is constructed: only plain-data tags, text keys, no duplicate keys, no
     recursive aliases, bounded alias expansion."""
     issues: list[_Issue] = []
@@ -711,7 +714,7 @@ def _precheck(root: yaml.Node, source: str) -> list[_Issue]:
     def walk(node: yaml.Node, path: tuple, on_path: set[int]) -> None:
         budget[0] -= 1
         if budget[0] < 0:
-            raise _TooManyNodes
+            return
         if node.tag not in _SAFE_TAGS:
             issues.append(
                 _Issue(
@@ -764,8 +767,7 @@ def _precheck(root: yaml.Node, source: str) -> list[_Issue]:
                     issues.append(
                         _Issue(
                             (*path, key.value),
-                            f"field '{key.value}' is given twice (first at line "
-                            f"{first.line + 1})",
+                            f"field '{key.value}' is given twice (first at line {first.line + 1})",
                             "remove one of them; YAML would silently keep only the last",
                             mark=key.start_mark,
                         )
@@ -777,7 +779,9 @@ def _precheck(root: yaml.Node, source: str) -> list[_Issue]:
 
     try:
         walk(root, (), set())
-    except _TooManyNodes:
+    except RecursionError:
+        issues.append(_Issue((), "the YAML is nested too deeply", _YAML_HINT, mark=root.start_mark))
+    if budget[0] < 0:
         issues.append(
             _Issue(
                 (),
@@ -785,10 +789,6 @@ def _precheck(root: yaml.Node, source: str) -> list[_Issue]:
                 "a cluster config is small: use node and device 'count' instead of aliases",
                 mark=root.start_mark,
             )
-        )
-    except RecursionError:
-        issues.append(
-            _Issue((), "the YAML is nested too deeply", _YAML_HINT, mark=root.start_mark)
         )
     return issues
 
@@ -866,6 +866,20 @@ def _field_description(path: tuple) -> str | None:
     return model.model_fields[path[-1]].description
 
 
+def _section_hint(path: tuple) -> str:
+    """A hint for a whole section or list item: the fields it takes."""
+    model = _model_at(path)
+    if model is None:
+        return "see cluster_configs/README.md for the format"
+    fields = ", ".join(model.model_fields)
+    if not path:
+        return (
+            f"a cluster config is a mapping of {fields}; 'name' and 'nodes' are required "
+            "(see cluster_configs/laptop.yaml)"
+        )
+    return f"{model.what} is a mapping of {fields}"
+
+
 _TYPE_WORDS = {
     "int_type": "a whole number",
     "int_parsing": "a whole number",
@@ -886,7 +900,7 @@ def _from_pydantic(err: dict) -> _Issue:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
-    described = _field_description(path)
+    described = _field_description(path) or _section_hint(path)
     if kind == _CUSTOM:
         return _Issue(path, ctx["problem"], ctx["hint"])
     if kind == "extra_forbidden":
@@ -910,7 +924,7 @@ def _from_pydantic(err: dict) -> _Issue:
         problem = f"must be {_TYPE_WORDS[kind]}, got {_kind(value)}"
         hint = described
         if kind == "string_type" and isinstance(value, (bool, int, float)):
-            hint = f"quote it, e.g. \"{_show(value)}\"" + (f"; {described}" if described else "")
+            hint = f'quote it, e.g. "{_show(value)}"' + (f"; {described}" if described else "")
         elif kind.startswith("int") and isinstance(value, str) and value.strip().isdigit():
             hint = f"drop the quotes: {value.strip()}" + (f"; {described}" if described else "")
         elif value is None and described:
@@ -924,7 +938,10 @@ def _from_pydantic(err: dict) -> _Issue:
     }
     if kind in bounds:
         words, key = bounds[kind]
-        return _Issue(path, f"must be {words} {ctx.get(key)}, got {_show(value)}", described)
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return _Issue(path, f"must be {words} {bound}, got {_show(value)}", described)
     if kind == "too_short":
         return _Issue(path, "must not be empty", described)
     if kind == "finite_number":
@@ -984,17 +1001,21 @@ def _format_path(path: tuple) -> str:
 
 
 def _render(source: str, issues: list[_Issue], marks: dict) -> ConfigError:
+    """One ConfigError for all issues: ``file:line:column: field: problem`` lines, unknown
+    fields first, then in file order; the hint is the first one's. Without marks (a config
+    given as Python data) the line and column are left out."""
     placed = []
     for issue in issues:
         mark = issue.mark
         if mark is None:
             mark, _ = _locate(marks, issue.path, issue.at_key)
-        line = mark.line + 1 if mark is not None else 1
-        column = mark.column + 1 if mark is not None else 1
+        line = mark.line + 1 if mark is not None else 0
+        column = mark.column + 1 if mark is not None else 0
         placed.append((issue.rank, line, column, issue))
     placed.sort(key=lambda p: p[:3])
     lines = [
-        f"{source}:{line}:{column}: {_format_path(issue.path)}: {issue.problem}"
+        f"{source}{f':{line}:{column}' if line else ''}: {_format_path(issue.path)}: "
+        f"{issue.problem}"
         for _, line, column, issue in placed
     ]
     message = lines[0]
@@ -1005,7 +1026,4 @@ def _render(source: str, issues: list[_Issue], marks: dict) -> ConfigError:
         if len(lines) > 11:
             message += f"\n  ... ({len(lines) - 11} more)"
     _, line, _, first = placed[0]
-    return ConfigError(message, loc=f"{source}:{line}", hint=first.hint)
-
-
-_ = Union  # kept for older type-annotation evaluation on Python 3.10
+    return ConfigError(message, loc=f"{source}:{line}" if line else source, hint=first.hint)

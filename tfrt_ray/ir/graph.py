@@ -160,6 +160,7 @@ class GraphBuilder:
         self.input_names: list[str] = []
         self.nodes: list[Node] = []
         self._names: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
 
     def new_value(self, t: TensorType) -> int:
         self.types.append(t)
@@ -172,10 +173,13 @@ class GraphBuilder:
         return v
 
     def unique_name(self, base: str) -> str:
-        name, i = base, 0
+        name, i = base, self._next_suffix.get(base, 0)
+        if i:
+            name = f"{base}_{i}"
         while name in self._names:
             i += 1
             name = f"{base}_{i}"
+        self._next_suffix[base] = i + 1
         self._names.add(name)
         return name
 

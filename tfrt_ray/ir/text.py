@@ -492,8 +492,8 @@ class _Parser:
         self.expect("->")
         out_types = self.seq(self.type, ")") if self.eat("(") else [self.type()]
         name, loc = self.loc() if self.keyword("loc") else ("", UNKNOWN)
-        where = dict(op=op, node=name or None, loc=loc)
-        label = f"node '{name}' ('{DIALECT}{op}'): "
+        where = dict(op=op, node=name or None, loc=None if loc == UNKNOWN else loc)
+        label = "" if name else f"'{DIALECT}{op}': "  # else str(err) names op and node
         if len(in_types) != len(ins) or len(out_types) != len(outs):
             raise self.error(f"{label}the numbers of types and values differ", tpos, **where)
         self.use(types, ins, in_types, label, **where)

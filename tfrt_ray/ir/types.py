@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
-
 import numpy as np
 
 from tfrt_ray.errors import DTypeError
@@ -29,7 +27,7 @@ DTYPES = tuple(_TOKEN_TO_NUMPY)
 FLOAT_DTYPES = ("f16", "f32", "f64")
 INT_DTYPES = ("i8", "i16", "i32", "i64", "ui8", "ui16", "ui32", "ui64")
 
-Dim = Union[int, str]  # a static size, or a symbol name ("?" is an anonymous unknown)
+Dim = int | str  # a static size, or a symbol name ("?" is an anonymous unknown)
 Shape = tuple[Dim, ...]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from tfrt_ray.errors import TfrtRayError, VerificationError
 from tfrt_ray.ir.graph import Graph, Node, freeze_attrs
+from tfrt_ray.ir.location import UNKNOWN
 
 _CANONICAL_HINT = (
     "nodes hold the full attributes returned by the op spec's check(), frozen with "
@@ -41,7 +42,8 @@ def verify(graph: Graph) -> None:
     def fail(msg: str, node: Node | None = None, hint: str | None = None) -> VerificationError:
         if node is None:
             return VerificationError(msg, hint=hint)
-        return VerificationError(msg, op=node.op, node=node.name, loc=node.loc, hint=hint)
+        loc = None if node.loc == UNKNOWN else node.loc
+        return VerificationError(msg, op=node.op, node=node.name, loc=loc, hint=hint)
 
     def define(v: Any, what: str, node: Node | None = None) -> None:
         if type(v) is not int or not 0 <= v < n:

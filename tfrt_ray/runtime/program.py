@@ -44,6 +44,16 @@ class Step:
     def outputs(self, timeout: float | None = None) -> dict[str, np.ndarray]:
         return dict(zip(self.program.output_names, self.result(timeout)))
 
+    def tensors(self, timeout: float | None = None) -> list:
+        """The outputs as tensors: each is ready, or failed with its own error, so one
+        failed output does not hide its siblings."""
+        from tfrt_ray.frontends.tensor import failed, ready
+
+        values = self.program._fetch(self.parts, timeout)
+        types = [self.program.full_graph.types[v] for v in self.program.full_graph.outputs]
+        return [failed(v, t) if isinstance(v, TfrtRayError) else ready(v)
+                for v, t in zip(values, types)]
+
 
 class Program:
     """A compiled program on a set of devices. See `tfrt_ray.compile`."""
@@ -58,6 +68,9 @@ class Program:
         self.output_names = self.full_graph.output_names
         self.input_types = tuple(self.full_graph.types[v] for v in self.full_graph.inputs)
         self.slices = max(plan.micro_batches, len(plan.replicas) or 1)
+        # (value, source device or "input", destination device) of the last step's first
+        # slice: what crossed a device boundary, for tests and `profile`.
+        self.last_transfers: list[tuple[int, str, str]] = []
         self._load()
 
     # ---- loading ------------------------------------------------------------------
@@ -109,12 +122,17 @@ class Program:
 
     def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool) -> list[Any]:
         values: dict[int, Any] = {}
+        producer: dict[int, str] = {}
+        moved: dict[tuple[int, str], str] = {}
         graph = self.graph
         put: dict[int, Any] = {}
         for device_id, stage in run:
             device = self.devices[device_id]
             args = []
             for v in stage.inputs:
+                src = producer.get(v, "input")
+                if src != device_id:
+                    moved.setdefault((v, device_id), src)
                 if v in values:
                     args.append(values[v])
                     continue
@@ -124,6 +142,8 @@ class Program:
                 args.append(put[v])
             outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile)
             values.update(zip(stage.outputs, outs))
+            producer.update((v, device_id) for v in stage.outputs)
+        self.last_transfers = [(v, src, dst) for (v, dst), src in moved.items()]
         futures = []
         for v in graph.outputs:
             if v in values:

@@ -1,0 +1,183 @@
+"""Distributed runtime figures, side by side with hand-written Ray in the same run.
+
+    python -m benchmarks.distributed [--quick]
+
+1. step overhead of a 2-stage plan of tiny ops on 2 device actors, against a raw Ray
+   2-actor call chain doing the same calls; and steps/s with 32 steps in flight;
+2. a 100 MB tensor from the kernel that produces it on one actor to a kernel that reads
+   every byte of it on another (same node), against a NumPy memcpy of the same bytes and
+   against raw Ray actors doing the same;
+3. throughput of a stream of batches through an 8-layer MLP (hidden 2048, batch 256) on
+   2 device actors against 1, each actor limited to one core.
+
+Min and median over repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import ray
+
+import tfrt_ray as tr
+from benchmarks.common import save, summary, timeit
+
+MB100 = 25_000_000  # float32 elements in 100 MB
+
+
+@ray.remote(num_cpus=1)
+class RawStage:
+    """A hand-written Ray stage: the peer of a device actor."""
+
+    def __init__(self, n: int = 0) -> None:
+        self.big = np.ones(n, np.float32) if n else None
+
+    def tiny_a(self, x):
+        return (x + 1.0) * 2.0
+
+    def tiny_b(self, y):
+        return (y - 1.0) * 0.5
+
+    def produce(self):
+        return self.big
+
+    def consume(self, a):
+        return float(a.sum())
+
+
+def step_overhead(repeat: int, steps: int, rows: list) -> None:
+    x = np.ones((4, 4), np.float32)
+
+    def tiny(x):
+        with tr.device("cpu:0"):
+            y = (x + 1.0) * 2.0
+        with tr.device("cpu:1"):
+            return (y - 1.0) * 0.5
+
+    prog = tr.compile(tiny, (x,), strategy="place")
+    assert len(prog.plan.stages) == 2
+    a, b = RawStage.remote(), RawStage.remote()
+    ray.get([a.tiny_a.remote(x), b.tiny_b.remote(x)])
+    np.testing.assert_allclose(prog.run([x])[0], ray.get(b.tiny_b.remote(a.tiny_a.remote(x))))
+
+    raw = timeit(lambda: ray.get(b.tiny_b.remote(a.tiny_a.remote(x))), steps, repeat)
+    ours = timeit(lambda: prog.run([x]), steps, repeat)
+    _row(rows, "2-stage tiny step, ms", "raw Ray chain", raw, 1e3)
+    _row(rows, "2-stage tiny step, ms", "tfrt-ray", ours, 1e3)
+
+    def raw_burst():
+        ray.get([b.tiny_b.remote(a.tiny_a.remote(x)) for _ in range(32)])
+
+    def our_burst():
+        for s in [prog.submit([x]) for _ in range(32)]:
+            s.result()
+
+    raw_rate = [32 / t for t in timeit(raw_burst, max(steps // 32, 3), repeat)]
+    our_rate = [32 / t for t in timeit(our_burst, max(steps // 32, 3), repeat)]
+    # For rates, higher is better: report "min" as the worst (lowest) rate.
+    rows.append(_rate_row("steps/s, 32 in flight", "raw Ray chain", raw_rate))
+    rows.append(_rate_row("steps/s, 32 in flight", "tfrt-ray", our_rate))
+    for h in (a, b):
+        ray.kill(h)
+
+
+def big_transfer(repeat: int, rows: list) -> None:
+    big = tr.tensor(np.ones(MB100, np.float32))
+
+    def move(x):
+        with tr.device("cpu:0"):
+            y = tr.identity(big) + x  # produced on cpu:0 (x is a 1-element input)
+        with tr.device("cpu:1"):
+            return tr.sum(y)  # reads every byte on cpu:1
+
+    x = np.zeros(1, np.float32)
+    prog = tr.compile(move, (x,), strategy="place")
+    assert len(prog.plan.stages) == 2
+    ours = timeit(lambda: prog.run([x]), 1, repeat)
+
+    def local(x):
+        with tr.device("cpu:0"):
+            return tr.sum(tr.identity(big) + x)
+
+    same = tr.compile(local, (x,), strategy="place")
+    ours_local = timeit(lambda: same.run([x]), 1, repeat)
+
+    a, b = RawStage.remote(MB100), RawStage.remote()
+    ray.get(b.consume.remote(a.produce.remote()))
+    raw = timeit(lambda: ray.get(b.consume.remote(a.produce.remote())), 1, repeat)
+    src = np.ones(MB100, np.float32)
+    dst = np.empty_like(src)
+    memcpy = timeit(lambda: np.copyto(dst, src), 1, repeat)
+    _row(rows, "100 MB actor to actor, ms", "numpy memcpy", memcpy, 1e3)
+    _row(rows, "100 MB actor to actor, ms", "raw Ray (produce -> read)", raw, 1e3)
+    _row(rows, "100 MB actor to actor, ms", "tfrt-ray (produce -> read)", ours, 1e3)
+    _row(rows, "100 MB actor to actor, ms", "tfrt-ray, both on one actor", ours_local, 1e3)
+    for h in (a, b):
+        ray.kill(h)
+
+
+def mlp_throughput(repeat: int, batches: int, rows: list, layers: int = 8) -> None:
+    rng = np.random.default_rng(0)
+    ws = [tr.tensor((rng.standard_normal((2048, 2048)) * 0.02).astype(np.float32))
+          for _ in range(layers)]
+    x = rng.standard_normal((256, 2048)).astype(np.float32)
+
+    def mlp(x):
+        for w in ws:
+            x = tr.relu(x @ w)
+        return x
+
+    def rate(prog):
+        def stream():
+            for s in [prog.submit([x]) for _ in range(batches)]:
+                s.result()
+
+        return [batches / t for t in timeit(stream, 1, repeat)]
+
+    one = tr.compile(mlp, (x,), strategy="place", devices=["cpu:0"])
+    two = tr.compile(mlp, (x,), strategy="pipeline", micro_batches=1)
+    assert len({s.device for s in two.plan.stages}) == 2
+    np.testing.assert_allclose(one.run([x])[0], two.run([x])[0], rtol=1e-4, atol=1e-4)
+    rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", "1 device actor", rate(one)))
+    rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", "2 device actors", rate(two)))
+
+
+def _row(rows, what, who, samples, scale):
+    lo, med = summary(samples)
+    rows.append({"what": what, "who": who, "min": lo * scale, "median": med * scale})
+
+
+def _rate_row(what, who, rates):
+    # The worst of the repeats is the "min" figure here; the median is the median.
+    return {"what": what, "who": who, "min": min(rates), "median": float(np.median(rates))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 7
+    tr.init(devices=2, cores_per_device=1)
+    rows: list = []
+    try:
+        step_overhead(repeat, 100 if args.quick else 300, rows)
+        big_transfer(repeat, rows)
+        mlp_throughput(3 if args.quick else 5, 8 if args.quick else 16, rows)
+    finally:
+        tr.shutdown()
+    base = {}
+    print(f"{'measure':36s} {'who':30s} {'min':>10s} {'median':>10s} {'ratio (min/med)':>16s}")
+    for r in rows:
+        ref = base.setdefault(r["what"], r)
+        ratio = "" if ref is r else f"{r['min'] / ref['min']:.2f} / {r['median'] / ref['median']:.2f}"
+        print(f"{r['what']:36s} {r['who']:30s} {r['min']:10.3f} {r['median']:10.3f} {ratio:>16s}")
+    print("ratios are against the first row of each measure, from the same run")
+    save("distributed", rows)
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    main()
+    print(f"({time.time() - t0:.0f} s)")

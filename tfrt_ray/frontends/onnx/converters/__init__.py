@@ -1,0 +1,9 @@
+"""ONNX op converters, one module per family; importing this package registers them."""
+
+from tfrt_ray.frontends.onnx.converters import (  # noqa: F401  (imported to register them)
+    activations,
+    elementwise,
+    nn,
+    reduce,
+    shapes,
+)

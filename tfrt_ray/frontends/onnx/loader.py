@@ -1,0 +1,136 @@
+"""Reading an ONNX model: from a path, bytes or a ModelProto, with its external data.
+
+Every failure is a `ModelLoadError` that names the file: a missing or unreadable model, a
+truncated or corrupt one (never protobuf's DecodeError), a missing external-data file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import AttributeProto, TensorProto, external_data_helper
+
+from tfrt_ray.errors import ModelLoadError
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A parsed model with its external data in memory; ``path`` is None for bytes."""
+
+    proto: onnx.ModelProto
+    path: str | None
+
+
+def read_model(
+    model: str | bytes | os.PathLike | onnx.ModelProto, base_dir: str | os.PathLike | None = None
+) -> LoadedModel:
+    """Parses ``model`` and loads its external data (from ``base_dir``, by default the
+    model file's folder, or the working directory for bytes and protos)."""
+    path: str | None = None
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        proto = _parse(bytes(model), "the model bytes")
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ModelLoadError(
+                f"cannot read ONNX model file '{path}': {exc.strerror or exc}",
+                hint="check the path (and that it is a file you may read)",
+            ) from None
+        proto = _parse(data, f"'{path}'")
+    else:
+        raise ModelLoadError(
+            f"cannot load an ONNX model from a {type(model).__name__}",
+            hint="pass a path, the model's bytes, or an onnx.ModelProto",
+        )
+    if not proto.HasField("graph"):
+        where = f"'{path}'" if path else "the model"
+        raise ModelLoadError(
+            f"{where} has no graph: it is not an ONNX model, or it is truncated",
+            hint="re-export the model, or check the file was copied whole",
+        )
+    folder = os.fspath(base_dir) if base_dir is not None else (
+        os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    )
+    external = [t for t in _tensors(proto.graph) if _is_external(t)]
+    if external:
+        if isinstance(model, onnx.ModelProto):
+            proto = _copy(proto)  # loading external data writes into the proto
+        _load_external(proto, folder, path)
+    return LoadedModel(proto, path)
+
+
+def _parse(data: bytes, what: str) -> onnx.ModelProto:
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"{what} is not a valid ONNX model (truncated or corrupt): {exc}",
+            hint="re-export the model, or check the file was copied whole",
+        ) from None
+    return proto
+
+
+def _copy(proto: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    return out
+
+
+def _is_external(t: TensorProto) -> bool:
+    return t.HasField("data_location") and t.data_location == TensorProto.EXTERNAL
+
+
+def _tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR:
+                yield attr.t
+            elif attr.type == AttributeProto.TENSORS:
+                yield from attr.tensors
+            elif attr.type == AttributeProto.GRAPH:
+                yield from _tensors(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _tensors(g)
+
+
+def _load_external(proto: onnx.ModelProto, folder: str, path: str | None) -> None:
+    model_name = f"'{path}'" if path else "the model"
+    for t in _tensors(proto.graph):
+        if not _is_external(t):
+            continue
+        info = external_data_helper.ExternalDataInfo(t)
+        file = os.path.join(folder, info.location)
+        if not info.location or not os.path.isfile(file):
+            raise ModelLoadError(
+                f"the external data file '{file}' of tensor '{t.name}' (in {model_name}) "
+                "does not exist",
+                hint="put the data file next to the model, or pass base_dir= to the folder "
+                "that holds it",
+            )
+        size = os.path.getsize(file)
+        end = (info.offset or 0) + (info.length or 0)
+        if info.length and end > size:
+            raise ModelLoadError(
+                f"the external data file '{file}' of tensor '{t.name}' is {size} bytes, but "
+                f"the tensor needs bytes {info.offset or 0}..{end}: it is truncated",
+                hint="copy the data file again, whole",
+            )
+    try:
+        external_data_helper.load_external_data_for_model(proto, folder)
+    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
+        raise ModelLoadError(
+            f"cannot load the external data of {model_name} from '{folder}': {exc}",
+            hint="pass base_dir= to the folder that holds the data files",
+        ) from None
