@@ -8,8 +8,9 @@ For node n on device d (one pass over the nodes, state per device and per value)
 * start = max(free(d), ready(v) + transfer(v -> d) for each input v); finish = start
   [+ call overhead] + flops(n) / speed(d);
 * the candidates are the devices of n's inputs (and, when one is full, where its overflow
-  went), plus the least-loaded device of each allowed type, from a heap: never all devices,
-  so a node costs O(inputs + log D);
+  went), plus the least-loaded device of each allowed type, from a heap: not all devices,
+  so a node costs O(inputs + log D) (only when none of those has room is every device
+  scanned);
 * a device that holds none of n's inputs is charged one more call overhead in the comparison
   (n's consumers will probably pay a hop), so work moves only when it pays;
 * a node under ``small_flops`` just follows its largest input; input-less nodes (constants)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import heapq
 
 from scheduler.constraints import unsupported_error
+from scheduler.hot_loop import run as run_hot_loop
 from tfrt_ray.errors import PlacementError
 
 
@@ -230,134 +232,13 @@ class ListScheduler:
     # ---- the pass ------------------------------------------------------------------------
 
     def run(self, node_group: dict, groups: list, group_dev: list[int]) -> None:
-        """Places every node in topological order.
-
-        The same decisions as calling `place_free` per node (a test checks it), with
-        `finish`, `near`, `best_of` and `top`'s common case inlined: this loop is the hot
-        path of `place` (about 1.5 us per node)."""
-        nodes, flops, obytes, vbytes = self.nodes, self.flops, self.obytes, self.vbytes
-        vdev, vready, vlev, host = self.vdev, self.vready, self.vlev, self.host
-        free, used, cap, busy, spill = self.free, self.used, self.cap, self.busy, self.spill
-        inv_speed, type_of, heaps = self.inv_speed, self.type_of, self.heaps
-        stage_keys, node_dev, pending = self.stage_keys, self.node_dev, self.pending
-        D, ov, small, min_bytes = self.D, self.ov, self.small_flops, self.min_bytes
-        inv_intra, inv_inter = self.inv_intra, self.inv_inter
-        allowed_of = self.support.allowed if self.support.supports is not None else None
-        add_key = stage_keys.add
-        n_small = 0
-        for i, node in enumerate(nodes):
-            if node_group and i in node_group:
-                gi = node_group[i]
-                self.place_group_member(i, node, groups[gi], gi, group_dev)
-                continue
-            ins = node.inputs
-            allowed = allowed_of(node.op) if allowed_of is not None else None
-            if not ins:
-                self.place_free(i, node, allowed)
-                continue
-            f = flops[i]
-            ob = obytes[i]
-            need = ob + self.pending_bytes(ins) if pending else ob
-            d = -1
-            if f < small:  # a trivial op follows its largest input
-                src = ins[0]
-                if len(ins) > 1:
-                    for v in ins:
-                        if vbytes[v] > vbytes[src] and vdev[v] >= 0:
-                            src = v
-                d = vdev[src]
-                if (
-                    d >= 0
-                    and used[d] + need <= cap[d]
-                    and (allowed is None or allowed[type_of[d]])
-                ):
-                    start, hd, level = free[d], host[d], 0  # inlined finish(d)
-                    for v in ins:
-                        pv, lv = vdev[v], vlev[v]
-                        if pv == d or pv < 0:
-                            t = vready[v]
-                        else:
-                            lv += 1
-                            t = vready[v] + vbytes[v] * (
-                                inv_intra if host[pv] == hd else inv_inter
-                            )
-                        if t > start:
-                            start = t
-                        if lv > level:
-                            level = lv
-                    key = level * D + d
-                    fin = start + f * inv_speed[d] + (0.0 if key in stage_keys else ov)
-                    n_small += 1
-                else:
-                    d = -1
-            if d < 0:
-                close: list[int] = []  # inlined near()
-                for v in ins:
-                    pv = vdev[v]
-                    if pv >= 0 and pv not in close:
-                        close.append(pv)
-                        if used[pv] + need > cap[pv]:
-                            sp = spill[pv]
-                            if sp >= 0 and sp not in close:
-                                close.append(sp)
-                cands = close[:]  # inlined candidates()
-                for k, h in enumerate(heaps):
-                    if h and (allowed is None or allowed[k]):
-                        t, e = h[0]
-                        if not (t == free[e] and used[e] + need <= cap[e]) or (
-                            cap[e] - used[e] < min_bytes
-                        ):
-                            e = self.top(h, need)
-                        if e >= 0 and e not in cands:
-                            cands.append(e)
-                best_score = 0.0
-                for e in cands:  # inlined best_of()
-                    if used[e] + need > cap[e] or (allowed is not None and not allowed[type_of[e]]):
-                        continue
-                    start, he, level = free[e], host[e], 0
-                    for v in ins:
-                        pv, lv = vdev[v], vlev[v]
-                        if pv == e or pv < 0:
-                            t = vready[v]
-                        else:
-                            lv += 1
-                            t = vready[v] + vbytes[v] * (
-                                inv_intra if host[pv] == he else inv_inter
-                            )
-                        if t > start:
-                            start = t
-                        if lv > level:
-                            level = lv
-                    k = level * D + e
-                    fe = start + (0.0 if k in stage_keys else ov) + f * inv_speed[e]
-                    score = fe if (not close or e in close) else fe + ov
-                    if d < 0 or score < best_score:
-                        d, fin, key, best_score = e, fe, k, score
-                if d < 0:
-                    d, fin, key = self.choose(i, need, allowed)  # scans all, or raises
-                elif d not in close:
-                    for v in ins:  # remember where a full device's consumers went
-                        pv = vdev[v]
-                        if pv >= 0 and used[pv] + need > cap[pv]:
-                            spill[pv] = d
-            used[d] += ob  # inlined commit()
-            node_dev[i] = d
-            busy[d] += f * inv_speed[d]
-            if fin > free[d]:
-                free[d] = fin
-            add_key(key)
-            level = key // D
-            for v in node.outputs:
-                vdev[v] = d
-                vready[v] = fin
-                vlev[v] = level
-            if pending:
-                self.adopt(ins, d)
-        self.n_small += n_small
+        """Places every node in topological order (`hot_loop.run`: the same decisions as
+        `place_free` per node, inlined)."""
+        run_hot_loop(self, node_group, groups, group_dev)
 
     def place_free(self, i: int, node, allowed) -> None:
-        """Places node i, which has no hint and is in no colocation group (the reference
-        for `run`'s inlined loop)."""
+        """Places node i, which has no hint and is in no colocation group (the readable
+        reference for `hot_loop.run`)."""
         ins = node.inputs
         if not ins:
             if allowed is not None and not any(allowed):

@@ -97,17 +97,45 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
     crossing: set[int] = set()
     buckets: dict[int, tuple[list, list, list]] = {}  # key -> (node idxs, inputs, outputs)
     get = buckets.get
+    # Input-free nodes (constants, weights) join the stage of their first consumer on
+    # their device, so no stage exists only to hand out constants; they get a level-0
+    # stage of their own only when read from another device first, or never read.
+    pending: dict[int, int] = {}  # value id -> index of its input-free producer
+
+    def settle(v: int, key: int, level: int) -> None:
+        j = pending.pop(v)
+        b = get(key)
+        if b is None:
+            b = buckets[key] = ([], [], [])
+        b[0].append(j)
+        for w in nodes[j].outputs:
+            pending.pop(w, None)
+            vlev[w] = level
+            vkey[w] = key
+
     for i, n in enumerate(nodes):
         d = node_dev[i]
         ins = n.inputs
+        if not ins:
+            for v in n.outputs:
+                vdev[v] = d
+                pending[v] = i
+            continue
         level = 0
         for v in ins:
             pd = vdev[v]
             if pd >= 0:
+                if v in pending:
+                    if pd == d:
+                        continue
+                    settle(v, pd, 0)
                 lv = vlev[v] if pd == d else vlev[v] + 1
                 if lv > level:
                     level = lv
         key = level * nd + d
+        for v in ins:
+            if v in pending:
+                settle(v, key, level)
         b = get(key)
         if b is None:
             b = buckets[key] = ([], [], [])
@@ -127,6 +155,9 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
             vdev[v] = d
             vlev[v] = level
             vkey[v] = key
+    for v in list(pending):
+        if v in pending:
+            settle(v, vdev[v], 0)
     for v in graph.outputs:
         if not is_out[v]:
             is_out[v] = 1

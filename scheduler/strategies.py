@@ -5,8 +5,9 @@
 * ``pipeline``: the topological order cut into N contiguous chunks of about equal flops, one
   per device, run GPipe-style with m micro-batches. A step takes about
   ``sum_k t_k + (m - 1) * max_k t_k`` where ``t_k`` is chunk k's time per micro-batch (its
-  compute and input transfers over m, plus one call overhead per stage call); N is chosen
-  among 2, 4, 8, ... devices by that formula.
+  compute and input transfers over m, plus one call overhead per stage call). Asked for by
+  name it uses every device (at most one per op); under ``auto`` N is the best of 2, 4, 8,
+  ..., all devices by that formula.
 * ``replicate``: the whole graph on R devices, each on 1/R of the batch (axis 0): a step
   takes one split/gather overhead plus one replica's (calls, compute / R, its inputs' and
   outputs' share of the bytes). Only when every graph input has the same static leading
@@ -202,11 +203,11 @@ def _pipeline_plan(graph, cluster, supports, micro_batches, info, *, auto: bool)
             return 1
         return max(1, min(micro_batches or 2 * n, batch))
 
+    # Asked for: every device (or one per op). Under auto: the best of 2, 4, 8, ..., all.
+    most = min(len(devs), len(nodes))
+    sizes = sorted({*(2**k for k in range(1, 32) if 2**k < most), most}) if auto else [most]
     best = None
-    sizes = sorted({*(2**k for k in range(1, 32) if 2**k <= len(devs)), len(devs)})
     for n in sizes:
-        if n > len(nodes):
-            break
         b = _chunks(prefix, n)
         times = [(prefix[b[k + 1]] - prefix[b[k]]) / speed for k in range(n)]
         t = _gpipe(times, [1] * n, micro(n), ov)
@@ -266,6 +267,8 @@ def _pipeline_predict(p: Plan, costs, cluster, devs, m: int) -> Plan:
 def _replicate_plan(graph, cluster, supports, info):
     if info is None:
         return None, "replicate: needs a batch dim > 1 on axis 0 of the inputs that no op mixes"
+    if not graph.nodes:
+        return None, "replicate: the graph has no ops"
     devs = _eligible(graph, cluster, supports)
     if len(devs) < 2:
         return None, "replicate: needs 2+ devices that run every op"

@@ -1,5 +1,7 @@
 import random
 
+import numpy as np
+
 import pytest
 
 from scheduler import ClusterSpec, Placement, partition, place
@@ -107,3 +109,20 @@ def test_stages_of_parallel_branches():
     plan = partition(g, place(g, c))
     check_plan(plan)
     assert len(plan.devices) == 3
+
+
+def test_constants_join_their_consumers_stage_instead_of_a_stage_of_their_own():
+    from scheduler import ClusterSpec, DeviceSpec, partition, place
+    from tfrt_ray.ir import GraphBuilder, TensorType
+
+    b = GraphBuilder("consts")
+    x = b.add_input(TensorType("f32", (4,)), "x")
+    (c0,) = b.add_node("constant", [], {"value": np.ones(4, np.float32)}, name="c0")
+    (y,) = b.add_node("add", [x, c0], name="on0")
+    (c1,) = b.add_node("constant", [], {"value": np.ones(4, np.float32)}, name="c1")
+    (z,) = b.add_node("mul", [y, c1], name="on1")
+    graph = b.build([z])
+    cluster = ClusterSpec((DeviceSpec("a", "cpu", "n0"), DeviceSpec("b", "cpu", "n0")))
+    placement = place(graph, cluster, hints={"c0": "a", "on0": "a", "c1": "b", "on1": "b"})
+    plan = partition(graph, placement, cluster)
+    assert [[n.name for n in s.nodes] for s in plan.stages] == [["c0", "on0"], ["c1", "on1"]]

@@ -563,6 +563,10 @@ def parse_cluster_config(text: str, source: str = "<string>") -> ClusterConfig:
             data = loader.construct_document(root)
         except yaml.YAMLError as e:
             raise _yaml_error(source, e) from None
+        except RecursionError:
+            raise ConfigError(
+                f"{source}: the YAML is nested too deeply", loc=source, hint=_YAML_HINT
+            ) from None
         marks = _index(root)
     finally:
         loader.dispose()

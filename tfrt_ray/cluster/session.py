@@ -2,8 +2,11 @@
 
 - ``init()``: the embedded default, the in-process host device only; no Ray.
 - ``init(devices=N)``: N CPU device actors on a local Ray that tfrt-ray starts itself (its
-  own temp dir, bound to 127.0.0.1, token authentication as Ray 2.60 sets it up), or
-  on the Ray this process is already connected to.
+  own temp dir, no dashboard, token authentication as Ray 2.60 sets it up), or on the
+  Ray this process is already connected to. On Linux, Ray's own processes listen on the
+  node's address, not loopback (Ray resolves "127.0.0.1" to the reachable address and
+  offers no setting to keep a local cluster on loopback); its token authentication is
+  what keeps other machines out. tfrt-ray itself starts no server.
 - ``init(address=...)``: joins a running cluster (``"auto"``, ``RAY_ADDRESS``, or
   ``host:port``) and makes a device actor per CPU it offers (or ``devices`` of them).
 
@@ -111,7 +114,6 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
         kwargs.update(
             num_cpus=want,
             _temp_dir=session.temp_dir,
-            _node_ip_address="127.0.0.1",
             object_store_memory=object_store_memory or 512 * 1024**2,
         )
     else:
