@@ -72,8 +72,7 @@ def step_overhead(repeat: int, steps: int, rows: list) -> None:
         ray.get([b.tiny_b.remote(a.tiny_a.remote(x)) for _ in range(32)])
 
     def our_burst():
-        for s in [prog.submit([x]) for _ in range(32)]:
-            s.result()
+        prog.gather([prog.submit([x]) for _ in range(32)])
 
     raw_rate = [32 / t for t in timeit(raw_burst, max(steps // 32, 3), repeat)]
     our_rate = [32 / t for t in timeit(our_burst, max(steps // 32, 3), repeat)]
@@ -132,8 +131,7 @@ def mlp_throughput(repeat: int, batches: int, rows: list, layers: int = 8) -> No
 
     def rate(prog):
         def stream():
-            for s in [prog.submit([x]) for _ in range(batches)]:
-                s.result()
+            prog.gather([prog.submit([x]) for _ in range(batches)])
 
         return [batches / t for t in timeit(stream, 1, repeat)]
 

@@ -166,3 +166,16 @@ class StaticValueError(ShapeError):
     """A value the compiler must know (a shape, axes, sizes, a count) is only computed at
     run time. ONNX import raises it; `OnnxProgram` answers it by compiling one graph per
     input signature (and per value of the inputs it names)."""
+
+
+class ExecutableFormatError(TfrtRayError, ValueError):
+    """An executable file (`tfrt_ray.executable`) is not one, is truncated, was changed
+    after it was written, or holds a program that does not verify."""
+
+
+class ExecutableVersionError(ExecutableFormatError):
+    """An executable file has a format version this tfrt-ray does not read."""
+
+
+class DeviceLostError(DeviceError):
+    """A device actor died (or its node did) while a step needed it."""

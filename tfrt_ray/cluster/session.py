@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler import ClusterSpec, DeviceSpec
-from tfrt_ray.errors import ClusterError, DeviceError
+from tfrt_ray.errors import ClusterError, DeviceError, DeviceLostError
 from tfrt_ray.frontends.context import on_device
 from tfrt_ray.runtime.devices import ActorDevice, HostDevice
 
@@ -68,6 +68,7 @@ def init(
     devices_per_node: int | None = None,
     mem_limit_bytes: int | None = None,
     object_store_memory: int | None = None,
+    recovery_timeout_s: float = 60.0,
 ) -> Session:
     """Starts or joins the devices this process runs on. See the module docstring.
 
@@ -78,6 +79,8 @@ def init(
         devices_per_node: at most this many devices per Ray node (spreads them out).
         mem_limit_bytes: the memory each device may hold for weights.
         object_store_memory: for a local Ray that tfrt-ray starts.
+        recovery_timeout_s: how long replacing a dead device may take before the steps
+            that need it fail with DeviceLostError.
     """
     global _session
     if _session is not None:
@@ -93,7 +96,8 @@ def init(
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
         _start_or_join(session, address, devices, cores_per_device, object_store_memory)
     try:
-        _make_devices(session, devices, cores_per_device, devices_per_node, mem_limit_bytes)
+        _make_devices(session, devices, cores_per_device, devices_per_node, mem_limit_bytes,
+                      recovery_timeout_s)
     except Exception:
         _stop(session)
         raise
@@ -129,11 +133,8 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
         ) from exc
 
 
-def _make_devices(session, devices, cores, per_node, mem_limit) -> None:
+def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout_s) -> None:
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from device_actors.actor import DeviceActor, actor_env
 
     slots = []
     for node in sorted(ray.nodes(), key=lambda n: (not n.get("IsHead", False), n["NodeID"])):
@@ -149,23 +150,53 @@ def _make_devices(session, devices, cores, per_node, mem_limit) -> None:
             f"asked for {want} devices of {cores} core(s); the cluster offers {len(slots)}",
             hint="ask for fewer devices or fewer cores per device, or add nodes",
         )
+
+    def respawn(device_id: str, node_id: str):
+        return _spawn(device_id, cores, mem_limit, node_id, True, recovery_timeout_s)
+
     handles = []
     for i, node_id in enumerate(slots[:want]):
         device_id = f"cpu:{i}"
-        actor = DeviceActor.options(
-            name=None,
-            num_cpus=cores,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-            runtime_env={"env_vars": actor_env(cores)},
-            max_restarts=0,
-        ).remote(device_id, "cpu", cores, mem_limit)
+        actor = _actor(device_id, cores, mem_limit, node_id, soft=False)
         handles.append(actor)
-        session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores)
+        session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn)
         session.specs.append(
             DeviceSpec(device_id, "cpu", node_id[:12], cores=cores,
                        mem_bytes=mem_limit or 4 << 30, flops_per_s=2e10 * cores)
         )
     ray.get([h.info.remote() for h in handles])  # fail here, not at the first step
+
+
+def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool):
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from device_actors.actor import DeviceActor, actor_env
+
+    return DeviceActor.options(
+        num_cpus=cores,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=soft),
+        runtime_env={"env_vars": actor_env(cores)},
+        max_restarts=0,  # the runtime replaces dead devices itself (and reloads them)
+    ).remote(device_id, "cpu", cores, mem_limit)
+
+
+def _spawn(device_id, cores, mem_limit, node_id, soft: bool, timeout: float):
+    """A new incarnation of a device: on ``node_id`` if it lives, else any live node."""
+    import ray
+
+    actor = _actor(device_id, cores, mem_limit, node_id, soft=soft)
+    try:
+        info = ray.get(actor.info.remote(), timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - unschedulable or dead: recovery failed
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
+        raise DeviceLostError(
+            f"device '{device_id}' died and no live node could host it again within "
+            f"{timeout:.0f} s ({type(exc).__name__})",
+            device=device_id,
+            hint="add nodes or free CPUs on the cluster, then compile the program again",
+        ) from None
+    return actor, info["node_id"]
 
 
 def shutdown() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from device_actors import transport
 from device_actors.runtime import DeviceRuntime
-from tfrt_ray.errors import DeviceError, StepTimeoutError, TfrtRayError
+from tfrt_ray.errors import DeviceError, DeviceLostError, StepTimeoutError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.location import user_location
 from tfrt_ray.ir.ops import get_op
@@ -71,7 +71,7 @@ def fetch_values(refs: list, timeout: float | None = None) -> list:
     """Gets ObjectRefs' values as NumPy arrays (or error values). Raises
     StepTimeoutError after ``timeout`` seconds and DeviceError if an actor died."""
     import ray
-    from ray.exceptions import GetTimeoutError, RayActorError
+    from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError
 
     try:
         objs = ray.get(refs, timeout=timeout)
@@ -80,26 +80,38 @@ def fetch_values(refs: list, timeout: float | None = None) -> list:
             f"the result was not ready within {timeout} s",
             hint="raise the timeout, or check `tfrt-ray cluster status` for a stuck device",
         ) from None
-    except RayActorError as exc:
-        raise DeviceError(
-            f"a device actor died while computing this result: {exc}",
-            hint="the device's process was killed or crashed; re-run the step",
+    except (RayActorError, ObjectLostError) as exc:
+        raise DeviceLostError(
+            f"a device actor (or its node) died while computing this result: "
+            f"{type(exc).__name__}",
+            hint="the runtime replaces dead devices and re-runs the step; if this reaches "
+            "you, recovery was impossible (see the error's cause)",
         ) from None
     return [transport.decode(o) for o in objs]
 
 
 class ActorDevice:
-    """A device runtime inside a Ray actor."""
+    """A device runtime inside a Ray actor.
 
-    def __init__(self, device_id: str, actor: Any, node_id: str, cores: int) -> None:
+    It remembers every stage loaded on it, so that when its actor dies `revive` can make
+    a new incarnation (on a live node) and load them all again.
+    """
+
+    def __init__(
+        self, device_id: str, actor: Any, node_id: str, cores: int, respawn=None
+    ) -> None:
         self.device_id = device_id
         self.actor = actor
         self.node_id = node_id
         self.cores = cores
+        self.incarnation = 0
+        self.loaded: dict[str, tuple] = {}
+        self._respawn = respawn  # (device_id, preferred node id) -> (actor, node id)
         self._loads: list = []
         self._methods: dict[tuple[bool, int], Any] = {}
 
     def load(self, key: str, nodes, types, inputs, outputs) -> None:
+        self.loaded[key] = (nodes, types, inputs, outputs)
         self._loads.append(self.actor.load.remote(key, nodes, types, inputs, outputs))
 
     def wait_loaded(self) -> None:
@@ -122,17 +134,45 @@ class ActorDevice:
         method = self._methods.get((profile, n_outputs))
         if method is None:
             base = self.actor.run_profiled if profile else self.actor.run
-            method = self._methods[(profile, n_outputs)] = base.options(num_returns=n_outputs)
+            # One output: the plain method (Ray's options wrapper costs ~50 us a call).
+            method = base if n_outputs == 1 else base.options(num_returns=n_outputs)
+            self._methods[(profile, n_outputs)] = method
         refs = method.remote(key, *args)
         return [refs] if n_outputs == 1 else list(refs)
 
     def unload(self, key: str) -> None:
+        self.loaded.pop(key, None)
         self.actor.unload.remote(key)
 
     def stats(self) -> dict:
         import ray
 
         return ray.get(self.actor.info.remote())
+
+    def alive(self, timeout: float = 10.0) -> bool:
+        import ray
+
+        try:
+            ray.get(self.actor.info.remote(), timeout=timeout)
+            return True
+        except Exception:  # noqa: BLE001 - dead, unreachable or hung: not alive
+            return False
+
+    def revive(self) -> None:
+        """Replaces a dead actor with a new incarnation and reloads its stages.
+
+        Raises DeviceLostError when no live node can host it (within the session's
+        recovery timeout).
+        """
+        import ray
+
+        if self._respawn is None:
+            raise DeviceLostError(f"device '{self.device_id}' died", device=self.device_id)
+        actor, node_id = self._respawn(self.device_id, self.node_id)
+        self.actor, self.node_id = actor, node_id
+        self.incarnation += 1
+        self._methods.clear()
+        ray.get([actor.load.remote(k, *payload) for k, payload in self.loaded.items()])
 
     # ---- eager ops under `tr.device(...)` -------------------------------------------
 

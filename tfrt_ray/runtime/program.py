@@ -12,30 +12,38 @@ program on slices of the batch (axis 0) and concatenates the outputs.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from tfrt_ray.errors import InputError, TfrtRayError
+from tfrt_ray.errors import CancelledError, DeviceLostError, InputError, TfrtRayError
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.ir.types import TensorType
 
 _KEYS = itertools.count()
+MAX_RECOVERIES = 3  # times one step may be re-run because devices died
 
 
 class Step:
-    """The futures of one submitted step."""
+    """The futures of one submitted step. It keeps its inputs, so the program can run it
+    again if a device dies before its results are read."""
 
-    def __init__(self, program: Program, parts: list[list[Any]]) -> None:
+    def __init__(self, program: Program, arrays: list, parts: list[list[Any]], epoch: int) -> None:
         self.program = program
+        self.arrays = arrays
         self.parts = parts  # per slice: one future (value or ObjectRef) per graph output
+        self.epoch = epoch
+        self.cancelled = False
 
     def result(self, timeout: float | None = None) -> list[np.ndarray]:
         """The outputs as NumPy arrays, in the graph's output order. Raises the error of
         the first failed output; `StepTimeoutError` after ``timeout`` seconds."""
-        values = self.program._fetch(self.parts, timeout)
+        values = self.program._resolve(self, timeout)
         for v in values:
             if isinstance(v, TfrtRayError):
                 raise v
@@ -49,7 +57,7 @@ class Step:
         failed output does not hide its siblings."""
         from tfrt_ray.frontends.tensor import failed, ready
 
-        values = self.program._fetch(self.parts, timeout)
+        values = self.program._resolve(self, timeout)
         types = [self.program.full_graph.types[v] for v in self.program.full_graph.outputs]
         return [failed(v, t) if isinstance(v, TfrtRayError) else ready(v)
                 for v, t in zip(values, types)]
@@ -71,6 +79,11 @@ class Program:
         # (value, source device or "input", destination device) of the last step's first
         # slice: what crossed a device boundary, for tests and `profile`.
         self.last_transfers: list[tuple[int, str, str]] = []
+        self.epoch = 0  # bumped each time dead devices were replaced
+        self.recoveries = 0
+        self._broken: tuple[int, DeviceLostError] | None = None
+        self._lock = threading.Lock()
+        self._pending: weakref.WeakSet[Step] = weakref.WeakSet()
         self._load()
 
     # ---- loading ------------------------------------------------------------------
@@ -105,11 +118,72 @@ class Program:
     def submit(self, inputs: Mapping[str, Any] | Sequence[Any], profile: bool = False) -> Step:
         """Submits one step; returns at once with its futures."""
         arrays = self.bind_inputs(inputs)
-        parts = []
-        for slice_index, run in enumerate(self._stage_runs()):
-            sliced = self._slice(arrays, slice_index)
-            parts.append(self._submit_slice(run, sliced, profile))
-        return Step(self, parts)
+        step = Step(self, arrays, self._submit_parts(arrays, profile), self.epoch)
+        self._pending.add(step)
+        return step
+
+    def _submit_parts(self, arrays: list, profile: bool = False) -> list[list[Any]]:
+        return [
+            self._submit_slice(run, self._slice(arrays, i), profile)
+            for i, run in enumerate(self._stage_runs())
+        ]
+
+    def _resolve(self, step: Step, timeout: float | None) -> list:
+        """A step's values; if a device died, replace it and run the step again (a
+        fresh set of calls: nothing from the dead incarnation is used)."""
+        for attempt in range(MAX_RECOVERIES + 1):
+            if step.cancelled:
+                raise _cancelled()
+            try:
+                values = self._fetch(step.parts, timeout)
+                self._pending.discard(step)
+                return values
+            except DeviceLostError as err:
+                if attempt == MAX_RECOVERIES:
+                    raise err.with_context(
+                        hint=f"the step failed {attempt + 1} times as devices died; "
+                        "check the cluster's health"
+                    ) from None
+                self._recover(step.epoch)
+                step.parts = self._submit_parts(step.arrays)
+                step.epoch = self.epoch
+        raise AssertionError("unreachable")
+
+    def _recover(self, epoch: int) -> None:
+        """Replaces this program's dead devices, once per failure (not once per step)."""
+        with self._lock:
+            if self._broken is not None and self._broken[0] == epoch:
+                raise self._broken[1]  # recovery already failed: fail at once, same error
+            if epoch != self.epoch:
+                return  # another step already recovered since this one was submitted
+            used = {s.device for s in self.plan.stages} | set(self.plan.replicas)
+            try:
+                for device_id in sorted(used):
+                    device = self.devices[device_id]
+                    if hasattr(device, "revive") and not device.alive():
+                        device.revive()
+            except DeviceLostError as err:
+                self._broken = (epoch, err)
+                raise
+            self.epoch += 1
+            self.recoveries += 1
+
+    def cancel(self) -> int:
+        """Turns every step not yet read into a `CancelledError` and drops its futures
+        (freeing what they hold in the object store). Returns how many were cancelled."""
+        import ray
+
+        steps = list(self._pending)
+        for step in steps:
+            step.cancelled = True
+            for part in step.parts:
+                for ref in part:
+                    if _is_ref(ref):
+                        with contextlib.suppress(Exception):
+                            ray.cancel(ref)
+            step.parts = []
+        self._pending.clear()
+        return len(steps)
 
     def run(
         self,
@@ -119,6 +193,36 @@ class Program:
     ) -> list[np.ndarray]:
         """Runs one step and waits: the outputs as NumPy arrays, in output order."""
         return self.submit(inputs, profile=profile).result(timeout)
+
+    def gather(self, steps: Sequence[Step], timeout: float | None = None) -> list[list[np.ndarray]]:
+        """The results of many steps, fetched together (one round trip, not one per
+        step). Raises the first failed output's error, like `Step.result`."""
+        try:
+            return self._gather(steps, timeout)
+        except DeviceLostError:  # recover step by step, in order
+            return [step.result(timeout) for step in steps]
+
+    def _gather(self, steps: Sequence[Step], timeout: float | None) -> list[list[np.ndarray]]:
+        if any(step.cancelled for step in steps):
+            raise _cancelled()
+        flat = [part for step in steps for part in step.parts]
+        counts = [len(step.parts) for step in steps]
+        from tfrt_ray.runtime.devices import fetch_values
+
+        refs = [f for part in flat for f in part if _is_ref(f)]
+        got = iter(fetch_values(refs, timeout)) if refs else iter(())
+        resolved = [[next(got) if _is_ref(f) else f for f in part] for part in flat]
+        out, i = [], 0
+        for n in counts:
+            values = self._combine(resolved[i : i + n])
+            i += n
+            for v in values:
+                if isinstance(v, TfrtRayError):
+                    raise v
+            out.append(values)
+        for step in steps:
+            self._pending.discard(step)
+        return out
 
     def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool) -> list[Any]:
         values: dict[int, Any] = {}
@@ -170,6 +274,10 @@ class Program:
         refs = [f for part in parts for f in part if _is_ref(f)]
         got = iter(fetch_values(refs, timeout)) if refs else iter(())
         resolved = [[next(got) if _is_ref(f) else f for f in part] for part in parts]
+        return self._combine(resolved)
+
+    def _combine(self, resolved: list[list]) -> list:
+        """One step's outputs from its slices' values (concatenated along the batch)."""
         if len(resolved) == 1:
             return resolved[0]
         outs = []
@@ -224,6 +332,13 @@ class Program:
         for run in self._stage_runs():
             for device_id, stage in run:
                 self.devices[device_id].unload(self._stage_key(stage))
+
+
+def _cancelled() -> CancelledError:
+    return CancelledError(
+        "the step was cancelled (Program.cancel) before its results were read",
+        hint="submit it again",
+    )
 
 
 def _is_ref(x: Any) -> bool:
