@@ -83,6 +83,7 @@ class Program:
         self.recoveries = 0
         self._broken: tuple[int, DeviceLostError] | None = None
         self._lock = threading.Lock()
+        self._pending_lock = threading.Lock()
         self._pending: weakref.WeakSet[Step] = weakref.WeakSet()
         self._load()
 
@@ -119,7 +120,8 @@ class Program:
         """Submits one step; returns at once with its futures."""
         arrays = self.bind_inputs(inputs)
         step = Step(self, arrays, self._submit_parts(arrays, profile), self.epoch)
-        self._pending.add(step)
+        with self._pending_lock:
+            self._pending.add(step)
         return step
 
     def _submit_parts(self, arrays: list, profile: bool = False) -> list[list[Any]]:
@@ -136,7 +138,8 @@ class Program:
                 raise _cancelled()
             try:
                 values = self._fetch(step.parts, timeout)
-                self._pending.discard(step)
+                with self._pending_lock:
+                    self._pending.discard(step)
                 return values
             except DeviceLostError as err:
                 if attempt == MAX_RECOVERIES:
@@ -173,7 +176,9 @@ class Program:
         (freeing what they hold in the object store). Returns how many were cancelled."""
         import ray
 
-        steps = list(self._pending)
+        with self._pending_lock:
+            steps = list(self._pending)
+            self._pending.clear()
         for step in steps:
             step.cancelled = True
             for part in step.parts:
@@ -182,7 +187,6 @@ class Program:
                         with contextlib.suppress(Exception):
                             ray.cancel(ref)
             step.parts = []
-        self._pending.clear()
         return len(steps)
 
     def run(
@@ -220,8 +224,9 @@ class Program:
                 if isinstance(v, TfrtRayError):
                     raise v
             out.append(values)
-        for step in steps:
-            self._pending.discard(step)
+        with self._pending_lock:
+            for step in steps:
+                self._pending.discard(step)
         return out
 
     def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool) -> list[Any]:
