@@ -71,3 +71,6 @@ class DeviceActor:
 
     def stats(self) -> dict[str, Any]:
         return self.runtime.stats()
+
+    def take_timeline(self) -> list[tuple]:
+        return self.runtime.take_timeline()

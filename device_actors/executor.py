@@ -155,10 +155,13 @@ class CompiledStage:
             return self.run_checked(inputs)
         return [env[s] for s in self.out_slots]
 
-    def run_checked(self, inputs: Sequence, timings: dict | None = None) -> list:
+    def run_checked(
+        self, inputs: Sequence, timings: dict | None = None, timeline: list | None = None
+    ) -> list:
         """The slow path: per-op error values, skipping only the dependents of a failure.
 
-        With ``timings``, also adds each op's seconds to ``timings[node name]``.
+        With ``timings``, also adds each op's seconds to ``timings[node name]``; with
+        ``timeline``, appends ``(node name, op, start, end)`` in wall-clock seconds.
         """
         env = self.template.copy()
         env[: self.n_inputs] = inputs
@@ -170,10 +173,13 @@ class CompiledStage:
             if failed is not None:
                 outs = [failed] * len(n.outputs)  # skipped: carries the upstream error
             else:
-                t0 = time.perf_counter()
+                t0 = time.time()
                 outs = self._run_node_checked(n, fn, args)
+                t1 = time.time()
                 if timings is not None:
-                    timings[n.name] = timings.get(n.name, 0.0) + time.perf_counter() - t0
+                    timings[n.name] = timings.get(n.name, 0.0) + t1 - t0
+                if timeline is not None:
+                    timeline.append((n.name, n.op, t0, t1))
             for v, value in zip(n.outputs, outs):
                 env[self.slot[v]] = value
         return [env[s] for s in self.out_slots]

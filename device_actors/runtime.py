@@ -47,6 +47,7 @@ class DeviceRuntime:
         self.stages: dict[str, CompiledStage] = {}
         self.weight_bytes: dict[str, int] = {}
         self.op_seconds: dict[str, float] = {}
+        self.timeline: list[tuple] = []  # (name, kind, start, end) of profiled runs
         self.steps_run = 0
 
     @property
@@ -92,8 +93,16 @@ class DeviceRuntime:
             )
         self.steps_run += 1
         if profile:
-            return stage.run_checked(inputs, timings=self.op_seconds)
+            t0 = time.time()
+            outs = stage.run_checked(inputs, timings=self.op_seconds, timeline=self.timeline)
+            self.timeline.append((key, "stage", t0, time.time()))
+            return outs
         return stage.run(inputs)
+
+    def take_timeline(self) -> list[tuple]:
+        """The profiled spans recorded since the last call (and forgets them)."""
+        spans, self.timeline = self.timeline, []
+        return spans
 
     def run_op(self, op: str, attrs: dict, inputs: Sequence, n_outputs: int) -> list:
         """Runs one eager op; returns its outputs (its error, for each, if it failed)."""

@@ -47,6 +47,9 @@ class HostDevice:
     def stats(self) -> dict:
         return self.runtime.stats()
 
+    def take_timeline(self) -> list[tuple]:
+        return self.runtime.take_timeline()
+
 
 class RemoteValue:
     """A handle on a tensor held in the object store (an ObjectRef of a WireTensor)."""
@@ -148,6 +151,11 @@ class ActorDevice:
         import ray
 
         return ray.get(self.actor.info.remote())
+
+    def take_timeline(self) -> list[tuple]:
+        import ray
+
+        return ray.get(self.actor.take_timeline.remote())
 
     def alive(self, timeout: float = 10.0) -> bool:
         import ray

@@ -194,9 +194,38 @@ class Program:
         inputs: Mapping[str, Any] | Sequence[Any],
         timeout: float | None = None,
         profile: bool = False,
+        trace: str | None = None,
     ) -> list[np.ndarray]:
-        """Runs one step and waits: the outputs as NumPy arrays, in output order."""
-        return self.submit(inputs, profile=profile).result(timeout)
+        """Runs one step and waits: the outputs as NumPy arrays, in output order.
+
+        With ``trace="trace.json"`` the step is profiled and a Chrome/Perfetto trace is
+        written there: one track per device, op spans, stage calls and transfers.
+        """
+        if trace is None:
+            return self.submit(inputs, profile=profile).result(timeout)
+        for device_id in self._devices_used():
+            self.devices[device_id].take_timeline()  # start from a clean slate
+        outs = self.submit(inputs, profile=True).result(timeout)
+        self._write_trace(trace)
+        return outs
+
+    def _devices_used(self) -> list[str]:
+        return sorted({s.device for s in self.plan.stages} | set(self.plan.replicas))
+
+    def _write_trace(self, path: str) -> None:
+        from tfrt_ray.runtime.trace import chrome_trace, write_trace
+
+        timelines = {d: self.devices[d].take_timeline() for d in self._devices_used()}
+        stages = self.plan.stages
+        producer = {v: s.id for s in stages for v in s.outputs}
+        readers: dict[tuple[int, str], int] = {}
+        for s in stages:
+            for v in s.inputs:
+                readers.setdefault((v, s.device), s.id)
+        nbytes = {v: t.nbytes for v, t in enumerate(self.graph.types)}
+        transfers = [(v, src, dst, nbytes.get(v, 0)) for v, src, dst in self.last_transfers]
+        keys = {self._stage_key(s): s.id for s in stages}
+        write_trace(path, chrome_trace(timelines, keys, transfers, producer, readers))
 
     def gather(self, steps: Sequence[Step], timeout: float | None = None) -> list[list[np.ndarray]]:
         """The results of many steps, fetched together (one round trip, not one per
