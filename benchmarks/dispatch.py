@@ -57,7 +57,6 @@ def tfrt_ray_peers(a, b):
 def onnxruntime_peer(a, b):
     if importlib.util.find_spec("onnxruntime") is None:
         return None
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -105,7 +104,9 @@ def main() -> None:
 
     def record(what, who, samples, per=1):
         lo, med = summary(samples)
-        rows.append({"what": what, "who": who, "min_us": lo / per * 1e6, "median_us": med / per * 1e6})
+        rows.append(
+            {"what": what, "who": who, "min_us": lo / per * 1e6, "median_us": med / per * 1e6}
+        )
 
     record("eager add 4x4, per op", "numpy", timeit(np_eager, 20000, repeat))
     record("eager add 4x4, per op", "tfrt-ray", timeit(tr_eager, 20000, repeat))
@@ -129,14 +130,19 @@ def main() -> None:
     record("traced 1-op function, per call", "tfrt-ray traced", timeit(tr_one, 20000, repeat))
 
     base = {r["what"]: r for r in rows if r["who"] == "numpy"}
-    print(f"{'measure':48s} {'who':18s} {'min us':>9s} {'median us':>10s} {'x numpy (min/med)':>18s}")
+    print(
+        f"{'measure':48s} {'who':18s} {'min us':>9s} {'median us':>10s} {'x numpy (min/med)':>18s}"
+    )
     for r in rows:
         ref = base.get(r["what"])
         ratio = (
             f"{r['min_us'] / ref['min_us']:.2f} / {r['median_us'] / ref['median_us']:.2f}"
-            if ref and r["who"] != "numpy" else ""
+            if ref and r["who"] != "numpy"
+            else ""
         )
-        print(f"{r['what']:48s} {r['who']:18s} {r['min_us']:9.3f} {r['median_us']:10.3f} {ratio:>18s}")
+        print(
+            f"{r['what']:48s} {r['who']:18s} {r['min_us']:9.3f} {r['median_us']:10.3f} {ratio:>18s}"
+        )
     save("dispatch", rows)
 
 

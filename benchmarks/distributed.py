@@ -121,8 +121,10 @@ def big_transfer(repeat: int, rows: list) -> None:
 
 def mlp_throughput(repeat: int, batches: int, rows: list, layers: int = 8) -> None:
     rng = np.random.default_rng(0)
-    ws = [tr.tensor((rng.standard_normal((2048, 2048)) * 0.02).astype(np.float32))
-          for _ in range(layers)]
+    ws = [
+        tr.tensor((rng.standard_normal((2048, 2048)) * 0.02).astype(np.float32))
+        for _ in range(layers)
+    ]
     x = rng.standard_normal((256, 2048)).astype(np.float32)
 
     def mlp(x):
@@ -171,7 +173,9 @@ def main() -> None:
     print(f"{'measure':36s} {'who':30s} {'min':>10s} {'median':>10s} {'ratio (min/med)':>16s}")
     for r in rows:
         ref = base.setdefault(r["what"], r)
-        ratio = "" if ref is r else f"{r['min'] / ref['min']:.2f} / {r['median'] / ref['median']:.2f}"
+        ratio = (
+            "" if ref is r else f"{r['min'] / ref['min']:.2f} / {r['median'] / ref['median']:.2f}"
+        )
         print(f"{r['what']:36s} {r['who']:30s} {r['min']:10.3f} {r['median']:10.3f} {ratio:>16s}")
     print("ratios are against the first row of each measure, from the same run")
     save("distributed", rows)

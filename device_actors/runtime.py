@@ -12,8 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from device_actors.executor import CompiledStage
-from device_actors.kernels import get_kernel
+from device_actors.plugins import compile_stage, eager_kernel
 from tfrt_ray.errors import DeviceError, OpExecutionError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.types import TensorType
@@ -44,7 +43,7 @@ class DeviceRuntime:
         self.device_type = device_type
         self.cores = cores
         self.mem_limit_bytes = mem_limit_bytes
-        self.stages: dict[str, CompiledStage] = {}
+        self.stages: dict[str, Any] = {}
         self.weight_bytes: dict[str, int] = {}
         self.op_seconds: dict[str, float] = {}
         self.timeline: list[tuple] = []  # (name, kind, start, end) of profiled runs
@@ -63,7 +62,7 @@ class DeviceRuntime:
         outputs: Sequence[int],
     ) -> int:
         """Compiles a stage and keeps it (and its constants) resident; returns bytes held."""
-        stage = CompiledStage(
+        stage = compile_stage(
             nodes, types, inputs, outputs, self.device_type, self.device_id, self.cores
         )
         weights = sum(_nbytes(v) for v in stage.template)
@@ -111,7 +110,7 @@ class DeviceRuntime:
             return [failed] * n_outputs
         t0 = time.perf_counter()
         try:
-            out = get_kernel(op, self.device_type)(*inputs, **attrs)
+            out = eager_kernel(op, self.device_type)(*inputs, **attrs)
         except Exception as exc:  # noqa: BLE001 - a kernel failure is a value
             err = exc if isinstance(exc, TfrtRayError) else OpExecutionError(
                 f"kernel raised {type(exc).__name__}: {exc}"

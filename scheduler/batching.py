@@ -65,14 +65,25 @@ def _rule(node: Node, graph: Graph, in_axes: list) -> int | None:
     attr = node.attr
     from tfrt_ray.ir.ops import get_op
 
-    if get_op(op).family == "elementwise":
+    if get_op(op).family == "elementwise" or op == "fused_elementwise":
         return _elementwise(node, graph, in_axes, ranks, out_rank)
-    if op in _PASS_X0:
+    if op in _PASS_X0 or op == "fused_conv2d":
         return 0 if a0 == 0 and others_unbatched else None
-    if op == "matmul":
-        if a0 is None or not others_unbatched or ranks[0] < 2 or a0 >= ranks[0] - 1:
+    if op in ("matmul", "fused_matmul"):
+        b_unbatched = in_axes[1] is None
+        if a0 is None or not b_unbatched or ranks[0] < 2 or a0 >= ranks[0] - 1:
             return None
-        return a0 + out_rank - ranks[0] if ranks[0] >= ranks[1] else None
+        if ranks[0] < ranks[1]:
+            return None
+        out = a0 + out_rank - ranks[0]
+        if len(ranks) > 2:  # the bias is added to the output elementwise
+            bias, axis = node.inputs[2], in_axes[2]
+            if axis is not None and axis + out_rank - ranks[2] != out:
+                return None
+            j = out - (out_rank - ranks[2])
+            if axis is None and j >= 0 and graph.types[bias].shape[j] != 1:
+                return None  # an unbatched bias that spans the rows
+        return out
     if op == "gemm":
         ok = a0 == 0 and not attr("trans_a") and others_unbatched
         c_ok = len(node.inputs) < 3 or ranks[2] < 2 or graph.types[node.inputs[2]].shape[0] == 1
@@ -138,11 +149,11 @@ def _rule(node: Node, graph: Graph, in_axes: list) -> int | None:
 
 
 def _elementwise(node, graph, in_axes, ranks, out_rank) -> int | None:
-    aligned = {a + out_rank - r for a, r in zip(in_axes, ranks) if a is not None}
+    aligned = {a + out_rank - r for a, r in zip(in_axes, ranks, strict=True) if a is not None}
     if len(aligned) != 1:
         return None
     (axis,) = aligned
-    for v, a, r in zip(node.inputs, in_axes, ranks):
+    for v, a, r in zip(node.inputs, in_axes, ranks, strict=True):
         if a is None:
             j = axis - (out_rank - r)
             if j >= 0 and graph.types[v].shape[j] != 1:

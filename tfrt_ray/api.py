@@ -7,19 +7,29 @@ from typing import Any
 
 from tfrt_ray import errors
 from tfrt_ray.cluster.session import device, init, shutdown
-from tfrt_ray.runtime.compile import compile
-from tfrt_ray.runtime.program import Program, Step
 from tfrt_ray.frontends.api import OPS, tensor
 from tfrt_ray.frontends.tensor import Tensor
 from tfrt_ray.frontends.tracing import Function
 from tfrt_ray.ir import Graph, TensorType, parse_graph
+from tfrt_ray.runtime.compile import compile, load
+from tfrt_ray.runtime.program import Program, Step
 
 
-def function(fn: Callable | None = None, *, name: str | None = None) -> Any:
+def load_onnx(model: Any, *, base_dir: Any = None) -> Any:
+    """Loads an ONNX model (a path, bytes or ModelProto) as a program:
+    ``prog.run({"input": x}) -> dict``. ``tr.compile(prog)`` places it on devices."""
+    from tfrt_ray.frontends.onnx import load_onnx as _load_onnx
+
+    return _load_onnx(model, base_dir=base_dir)
+
+
+def function(fn: Callable | None = None, *, name: str | None = None, opt_level: int = 2) -> Any:
     """Decorator: trace ``fn`` into a graph once per input signature, then run it compiled.
 
     Python control flow runs at trace time; non-tensor arguments (numbers, strings,
-    tuples) are part of the signature. ``fn.lower(*args)`` returns the traced graph.
+    tuples) are part of the signature. ``fn.lower(*args)`` returns the traced graph;
+    ``opt_level`` picks the compiler passes run before it executes (0: none, 1: cleanup,
+    2: also batch-norm folding and fusion).
 
     Example:
         >>> @tr.function
@@ -27,13 +37,15 @@ def function(fn: Callable | None = None, *, name: str | None = None) -> Any:
         ...     return tr.relu(x @ w1) @ w2
     """
     if fn is None:
-        return lambda f: Function(f, name=name)
-    return Function(fn, name=name)
+        return lambda f: Function(f, name=name, opt_level=opt_level)
+    return Function(fn, name=name, opt_level=opt_level)
 
 
 PUBLIC: dict[str, Any] = {
     "errors": errors,
     "compile": compile,
+    "load": load,
+    "load_onnx": load_onnx,
     "device": device,
     "init": init,
     "shutdown": shutdown,

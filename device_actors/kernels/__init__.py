@@ -2,8 +2,13 @@
 
 from device_actors.kernels import (  # noqa: F401  (imported to register their kernels)
     elementwise,
+    fused,
     linalg,
     nn,
+    onnx_image,
+    onnx_index,
+    onnx_math,
+    onnx_nn,
     reduce,
     shapes,
 )

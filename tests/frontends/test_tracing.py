@@ -147,10 +147,10 @@ def test_independent_heavy_branches_run_concurrently_with_same_result():
 
     @tr.function
     def f(x):
-        outs = [tr.tanh(x @ x) for _ in range(4)]
+        outs = [tr.tanh((x + float(i)) @ x) for i in range(4)]  # distinct: CSE keeps all
         return outs[0] + outs[1] + outs[2] + outs[3]
 
-    want = 4 * np.tanh(a @ a)
+    want = sum(np.tanh((a + i) @ a) for i in range(4))
     np.testing.assert_allclose(f(a).numpy(), want, rtol=1e-4, atol=1e-4)
     import os
 

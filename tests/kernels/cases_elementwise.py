@@ -67,7 +67,9 @@ CASES = [
         "gelu",
         [A],
         (
-            0.5 * A * (1 + np.tanh(math.sqrt(2 / math.pi) * (A + 0.044715 * A.astype(np.float64) ** 3)))
+            0.5
+            * A
+            * (1 + np.tanh(math.sqrt(2 / math.pi) * (A + 0.044715 * A.astype(np.float64) ** 3)))
         ).astype(np.float32),
         {"approximate": "tanh"},
         name="tanh",

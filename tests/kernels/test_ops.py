@@ -11,8 +11,12 @@ import pytest
 from device_actors.kernels import get_kernel
 from tests.kernels import (
     cases_elementwise,
+    cases_fused,
     cases_linalg,
     cases_nn,
+    cases_onnx_index,
+    cases_onnx_math,
+    cases_onnx_nn,
     cases_reduce,
     cases_shapes,
 )
@@ -21,8 +25,12 @@ from tfrt_ray.ir.types import TensorType
 
 ALL_CASES = (
     cases_elementwise.CASES
+    + cases_fused.CASES
     + cases_linalg.CASES
     + cases_nn.CASES
+    + cases_onnx_index.CASES
+    + cases_onnx_math.CASES
+    + cases_onnx_nn.CASES
     + cases_reduce.CASES
     + cases_shapes.CASES
 )
@@ -76,9 +84,8 @@ def _present(case):
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_eager_matches_numpy(case):
-    from tfrt_ray.frontends.dispatch import apply
-
     import tfrt_ray as tr
+    from tfrt_ray.frontends.dispatch import apply
 
     inputs = [None if x is None else tr.tensor(x) for x in _present(case)]
     got = apply(case.op, inputs, case.attrs)
@@ -87,9 +94,8 @@ def test_eager_matches_numpy(case):
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_traced_matches_numpy(case):
-    from tfrt_ray.frontends.dispatch import apply
-
     import tfrt_ray as tr
+    from tfrt_ray.frontends.dispatch import apply
 
     fn = tr.function(lambda *xs: apply(case.op, list(xs), case.attrs), name=case.op)
     got = fn(*_present(case))
@@ -101,7 +107,9 @@ def test_ir_text_round_trips(case):
     from tfrt_ray.ir import GraphBuilder, Loc, parse_graph, verify
 
     b = GraphBuilder(case.op)
-    ids = [b.add_input(TensorType.of(np.asarray(x)), f"in{i}") for i, x in enumerate(_present(case))]
+    ids = [
+        b.add_input(TensorType.of(np.asarray(x)), f"in{i}") for i, x in enumerate(_present(case))
+    ]
     outs = b.add_node(case.op, ids, case.attrs, loc=Loc("model.py", 7))
     graph = b.build(outs)
     verify(graph)

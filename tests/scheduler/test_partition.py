@@ -1,7 +1,6 @@
 import random
 
 import numpy as np
-
 import pytest
 
 from scheduler import ClusterSpec, Placement, partition, place

@@ -52,7 +52,9 @@ _session: Session | None = None
 
 
 def host_session() -> Session:
-    return Session({HOST_ID: _host}, [DeviceSpec(HOST_ID, "cpu", "local", cores=_host.runtime.cores)])
+    return Session(
+        {HOST_ID: _host}, [DeviceSpec(HOST_ID, "cpu", "local", cores=_host.runtime.cores)]
+    )
 
 
 def current() -> Session:
@@ -96,8 +98,14 @@ def init(
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
         _start_or_join(session, address, devices, cores_per_device, object_store_memory)
     try:
-        _make_devices(session, devices, cores_per_device, devices_per_node, mem_limit_bytes,
-                      recovery_timeout_s)
+        _make_devices(
+            session,
+            devices,
+            cores_per_device,
+            devices_per_node,
+            mem_limit_bytes,
+            recovery_timeout_s,
+        )
     except Exception:
         _stop(session)
         raise
@@ -108,8 +116,11 @@ def init(
 def _start_or_join(session, address, devices, cores, object_store_memory) -> None:
     import ray
 
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                              "namespace": "tfrt_ray"}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "namespace": "tfrt_ray",
+    }
     if session.started_ray:
         session.temp_dir = tempfile.mkdtemp(prefix="tfrt-ray-")
         # Ray keeps some files under $RAY_TMPDIR/ray even when given a temp dir.
@@ -125,8 +136,9 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
     try:
         ray.init(**kwargs)
     except Exception as exc:  # noqa: BLE001 - Ray's own errors vary; say what to do
+        what = "start a local Ray" if session.started_ray else f"join {kwargs.get('address')}"
         raise ClusterError(
-            f"could not {'start a local Ray' if session.started_ray else 'join ' + str(kwargs.get('address'))}: {exc}",
+            f"could not {what}: {exc}",
             hint="for a secured cluster set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
             "RAY_AUTH_TOKEN_PATH) to the cluster's token; check the address and that Ray "
             "2.60 runs there",
@@ -161,8 +173,14 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
         handles.append(actor)
         session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn)
         session.specs.append(
-            DeviceSpec(device_id, "cpu", node_id[:12], cores=cores,
-                       mem_bytes=mem_limit or 4 << 30, flops_per_s=2e10 * cores)
+            DeviceSpec(
+                device_id,
+                "cpu",
+                node_id[:12],
+                cores=cores,
+                mem_bytes=mem_limit or 4 << 30,
+                flops_per_s=2e10 * cores,
+            )
         )
     ray.get([h.info.remote() for h in handles])  # fail here, not at the first step
 

@@ -139,8 +139,11 @@ def unflatten(obj: Any, leaves: list, pos: list) -> Any:
 class Traced:
     """One traced signature: its graph, compiled schedule and output structure."""
 
-    def __init__(self, graph: Graph, stage, out_template: Any, out_types, hints=None) -> None:
-        self.graph = graph
+    def __init__(
+        self, graph: Graph, optimized: Graph, stage, out_template: Any, out_types, hints=None
+    ) -> None:
+        self.graph = graph  # as traced
+        self.optimized = optimized  # what runs
         self.hints = hints or {}
         self.stage = stage
         self.out_template = out_template
@@ -162,10 +165,11 @@ class Traced:
 class Function:
     """A Python function traced into a graph per input signature. See `tfrt_ray.function`."""
 
-    def __init__(self, fn: Callable, name: str | None = None) -> None:
+    def __init__(self, fn: Callable, name: str | None = None, opt_level: int = 2) -> None:
         functools.update_wrapper(self, fn)
         self.python_function = fn
         self.name = name or getattr(fn, "__name__", "function")
+        self.opt_level = opt_level
         self._signature = inspect.signature(fn)
         self._cache: dict[tuple, Traced] = {}
 
@@ -211,16 +215,18 @@ class Function:
 
     def _trace(self, args: tuple) -> Traced:
         from device_actors.executor import CompiledStage
+        from tfrt_ray.passes import optimize
 
         graph, out_template, hints = trace_graph(
             self.python_function, args, self.name, self._signature
         )
+        optimized = optimize(graph, level=self.opt_level)
         stage = CompiledStage(
-            graph.nodes, graph.types, graph.inputs, graph.outputs, "cpu", HOST,
+            optimized.nodes, optimized.types, optimized.inputs, optimized.outputs, "cpu", HOST,
             cores=os.cpu_count() or 1,
         )
         out_types = tuple(graph.types[v] for v in graph.outputs)
-        return Traced(graph, stage, out_template, out_types, hints)
+        return Traced(graph, optimized, stage, out_template, out_types, hints)
 
 
 def trace_graph(fn: Callable, args: tuple, name: str, signature=None) -> tuple[Graph, Any, dict]:

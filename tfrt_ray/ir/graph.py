@@ -36,6 +36,8 @@ class ConstTensor:
         return TensorType.of(self.array)
 
     def __eq__(self, other: object) -> bool:
+        if self is other or (isinstance(other, ConstTensor) and self.array is other.array):
+            return True
         if not isinstance(other, ConstTensor):
             return NotImplemented
         a, b = self.array, other.array

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from device_actors.kernels import find_kernel
+from device_actors.plugins import supports
 from scheduler import plan as make_plan
 from scheduler.batching import batch_split
 from tfrt_ray.cluster.session import current
@@ -22,11 +22,8 @@ from tfrt_ray.errors import PlacementError
 from tfrt_ray.frontends.tensor import Tensor
 from tfrt_ray.frontends.tracing import Function
 from tfrt_ray.ir.graph import Graph
+from tfrt_ray.passes import optimize
 from tfrt_ray.runtime.program import Program
-
-
-def supports(op: str, device_type: str) -> bool:
-    return find_kernel(op, device_type) is not None
 
 
 def compile(  # noqa: A001 - the public name the issue asks for
@@ -36,6 +33,7 @@ def compile(  # noqa: A001 - the public name the issue asks for
     strategy: str = "auto",
     micro_batches: int | None = None,
     devices: Sequence[str] | None = None,
+    opt_level: int = 2,
 ) -> Program:
     """Compiles ``fn`` for the current session's devices (see `tfrt_ray.init`).
 
@@ -47,9 +45,13 @@ def compile(  # noqa: A001 - the public name the issue asks for
             ``tr.device`` hints), ``"pipeline"`` (GPipe micro-batches) or ``"replicate"``.
         micro_batches: for pipeline plans (default: twice the devices).
         devices: restrict the program to these device ids.
+        opt_level: compiler passes (0: none, 1: cleanup, 2: also fusion). With
+            ``tr.device`` hints fusion is skipped: it renames the nodes hints name.
     """
     session = current()
-    graph, hints, lower = _lowering(fn, tuple(example_args))
+    traced, hints, lower = _lowering(fn, tuple(example_args))
+    level = min(opt_level, 1) if hints else opt_level
+    graph = optimize(traced, level=level)
     spec = session.cluster_spec()
     if devices is not None:
         unknown = sorted(set(devices) - set(spec.ids))
@@ -65,11 +67,11 @@ def compile(  # noqa: A001 - the public name the issue asks for
     )
     slices = max(plan.micro_batches, len(plan.replicas) or 1)
     if slices > 1:
-        plan = _plan_slices(plan, graph, split, slices, lower, spec)
+        plan = _plan_slices(plan, graph, split, slices, lower, spec, level)
     return Program(plan, session.devices, full_graph=graph)
 
 
-def _plan_slices(plan, graph: Graph, split, slices: int, lower, spec):
+def _plan_slices(plan, graph: Graph, split, slices: int, lower, spec, level: int):
     batch, batched = split
     if lower is None:
         raise PlacementError(
@@ -90,6 +92,7 @@ def _plan_slices(plan, graph: Graph, split, slices: int, lower, spec):
         return plan
     index = {v: i for i, v in enumerate(graph.inputs)}
     small_graph, _ = lower(batched_positions={index[v] for v in batched}, size=batch // slices)
+    small_graph = optimize(small_graph, level=level)
     if plan.replicas:
         one = dataclasses.replace(spec, devices=(spec.device(plan.replicas[0]),))
         small = make_plan(small_graph, one, "place", supports=supports)
@@ -106,6 +109,8 @@ def _lowering(fn, args: tuple):
     function again with those inputs cut to ``size`` rows."""
     if isinstance(fn, Graph):
         return fn, {}, None
+    if type(fn).__name__ == "OnnxProgram":  # an imported ONNX model: its static graph
+        return fn.graph, {}, None
     function = fn if isinstance(fn, Function) else Function(fn)
     graph, hints = function.lower_with_hints(*args)
 
@@ -131,3 +136,22 @@ def _map_leaves(obj, fn):
     if isinstance(obj, dict):
         return {k: _map_leaves(obj[k], fn) for k in sorted(obj)}
     return fn(obj)
+
+
+def load(path: str, *, strategy: str | None = None, verify_weights: bool = True) -> Program:
+    """Loads an executable written by `Program.save` (or ``tfrt-ray compile``) onto the
+    current session's devices. Its stored plan is used when its devices exist here;
+    otherwise the graph is placed again (``strategy``, default: the one it was saved with).
+    """
+    from scheduler import Plan
+    from tfrt_ray.executable import read_executable
+
+    exe = read_executable(path, verify_weights=verify_weights)
+    session = current()
+    if exe.plan_dict is not None and strategy is None:
+        plan = Plan.from_dict(exe.plan_dict, graph=exe.graph)
+        if set(plan.devices) | set(plan.replicas) <= set(session.devices):
+            return Program(plan, session.devices, full_graph=exe.graph)
+    chosen = strategy or exe.metadata.get("strategy", "auto")
+    return compile(exe.graph, strategy=chosen if chosen in ("auto", "place") else "auto",
+                   opt_level=0)

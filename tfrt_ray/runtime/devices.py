@@ -12,12 +12,11 @@ import numpy as np
 
 from device_actors import transport
 from device_actors.runtime import DeviceRuntime
-from tfrt_ray.errors import DeviceError, DeviceLostError, StepTimeoutError, TfrtRayError
+from tfrt_ray.errors import DeviceLostError, StepTimeoutError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.location import user_location
 from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
-
 
 INLINE_BYTES = 64 * 1024
 

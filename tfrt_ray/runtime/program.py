@@ -361,6 +361,18 @@ class Program:
                 lines.append(f"{device_id:10s} {name:40s} {secs:10.6f}")
         return "\n".join(lines)
 
+    def save(self, path: str, metadata: dict[str, str] | None = None) -> int:
+        """Writes the program (graph, plan, weights) to one executable file; returns bytes.
+
+        `tfrt_ray.load` reads it back, in this or a fresh process, without the source.
+        """
+        from tfrt_ray.executable import write_executable
+
+        meta = {"strategy": self.plan.strategy, **(metadata or {})}
+        same = self.plan.graph is self.full_graph
+        return write_executable(path, self.full_graph, plan=self.plan if same else None,
+                                metadata=meta)
+
     def close(self) -> None:
         """Unloads the program's stages from its devices."""
         for run in self._stage_runs():

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from tfrt_ray.errors import OpAttributeError, StaticValueError, TfrtRayError
-from tfrt_ray.frontends.onnx.tensors import attribute_value
+from tfrt_ray.frontends.onnx.tensors import array_format, attribute_value, to_carrier
 from tfrt_ray.ir.location import Loc
 from tfrt_ray.ir.types import TensorType, dtype_token, numpy_dtype
 
@@ -23,7 +23,7 @@ class Value:
     graph being built (``id``). ``deps``/``shape_deps`` are the graph inputs whose values
     (shapes) it is computed from, which says what to specialize on when it must be static."""
 
-    __slots__ = ("type", "id", "array", "deps", "shape_deps")
+    __slots__ = ("type", "id", "array", "deps", "shape_deps", "fmt")
 
     def __init__(self, type: TensorType, id: int | None = None, array: np.ndarray | None = None):
         self.type = type
@@ -31,11 +31,18 @@ class Value:
         self.array = array
         self.deps: frozenset[str] = frozenset()
         self.shape_deps: frozenset[str] = frozenset()
+        self.fmt: str | None = None  # the emulated ONNX format this carrier value holds
 
     @staticmethod
-    def const(array: Any) -> Value:
+    def const(array: Any, fmt: str | None = None) -> Value:
+        """A constant; an array of an emulated type (ml_dtypes) becomes its carrier."""
         array = np.asarray(array)
-        return Value(TensorType.of(array), array=array)
+        found = array_format(array)
+        if found is not None:
+            array, fmt = to_carrier(array), found
+        v = Value(TensorType.of(array), array=array)
+        v.fmt = fmt
+        return v
 
     @property
     def is_const(self) -> bool:
@@ -55,6 +62,40 @@ class Value:
 
     def __repr__(self) -> str:
         return f"Value({self.type}, {'const' if self.is_const else f'%{self.id}'})"
+
+
+class SequenceValue:
+    """An ONNX sequence during import: a list of tensor Values known when importing (its
+    length is static); ``dtype`` is the element dtype (for an empty sequence)."""
+
+    is_const = False
+
+    def __init__(self, items: list[Value], dtype: str) -> None:
+        self.items = list(items)
+        self.dtype = dtype
+
+    @property
+    def deps(self) -> frozenset[str]:
+        return frozenset().union(*(v.deps for v in self.items))
+
+    @deps.setter
+    def deps(self, _: frozenset[str]) -> None:
+        pass  # follows the items
+
+    @property
+    def shape_deps(self) -> frozenset[str]:
+        return frozenset().union(*(v.shape_deps for v in self.items))
+
+    @shape_deps.setter
+    def shape_deps(self, _: frozenset[str]) -> None:
+        pass
+
+
+class Empty:
+    """An ONNX optional without a value."""
+
+    is_const = True
+    deps = shape_deps = frozenset()
 
 
 Operand = Value | np.ndarray | None
@@ -119,6 +160,13 @@ class NodeContext:
             return None
         return self.static_value(self.inputs[i], what or f"input {i}")
 
+    def item(self, i: int, what: str | None = None, default: Any = None) -> Any:
+        """Input ``i`` as a Python scalar (its one element); ``default`` if absent."""
+        a = self.const(i, what)
+        if a is None or a.size == 0:
+            return default
+        return np.asarray(a).reshape(-1)[0].item()
+
     def ints(self, i: int, what: str | None = None) -> list[int] | None:
         a = self.const(i, what)
         return None if a is None else [int(v) for v in np.asarray(a).reshape(-1)]
@@ -169,7 +217,15 @@ class NodeContext:
         return self.constant(x, like.dtype if isinstance(like, Value) else like)
 
     def cast(self, v: Value, dtype: str) -> Value:
-        return v if v.dtype == dtype else self.emit("cast", v, dtype=dtype)
+        return v if v.dtype == dtype and not v.fmt else self.emit("cast", v, dtype=dtype)
+
+    def to_format(self, v: Value, fmt: str | None, saturate: bool = True) -> Value:
+        """``v`` rounded to emulated format ``fmt`` (held in its carrier dtype)."""
+        if fmt is None:
+            return v
+        out = self.emit("to_format", v, format=fmt, saturate=saturate)
+        out.fmt = fmt
+        return out
 
     def reshape(self, v: Value, shape: Sequence[int]) -> Value:
         return self.emit("reshape", v, shape=tuple(int(s) for s in shape))

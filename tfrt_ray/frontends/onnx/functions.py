@@ -89,6 +89,10 @@ def _collect(nodes, opsets, local, missing, prefix, seen) -> None:
         domain = normalize_domain(node.domain)
         opset = opsets.get(domain)
         if find_converter(domain, node.op_type) is not None:
+            for attr in node.attribute:
+                for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                    _collect(g.node, opsets, local, missing,
+                             f"{prefix}{node.name or node.op_type}/", seen)
             continue
         key = (node.domain, node.op_type)
         if key in local:
@@ -135,27 +139,55 @@ def expand(
             return ""
         return rename.get(name, prefix + name)
 
-    body = []
-    for inner in proto.node:
-        n = onnx.NodeProto()
-        n.CopyFrom(inner)
-        del n.input[:]
-        del n.output[:]
-        del n.attribute[:]
-        n.input.extend(new(x) for x in inner.input)
-        n.output.extend(new(x) for x in inner.output)
-        for a in inner.attribute:
-            if a.ref_attr_name:
-                if a.ref_attr_name in attrs:
-                    b = onnx.AttributeProto()
-                    b.CopyFrom(attrs[a.ref_attr_name])
-                    b.name = a.name
-                    n.attribute.append(b)
-            else:
-                n.attribute.append(a)
-        body.append(n)
+    body = [_rename_node(inner, new, attrs) for inner in proto.node]
     importer.convert_nodes(body, f_opsets, prefix=f"{ctx.name}/", loc_prefix=ctx.loc.name or "")
     return [importer.values.get(new(o)) for o in proto.output[: len(node.output)]]
+
+
+def _rename_node(inner: onnx.NodeProto, new, attrs: dict) -> onnx.NodeProto:
+    """A copy of a function-body node with its names mapped by ``new`` and attribute
+    references replaced by the calling node's attributes (subgraphs included)."""
+    n = onnx.NodeProto()
+    n.CopyFrom(inner)
+    del n.input[:]
+    del n.output[:]
+    del n.attribute[:]
+    n.input.extend(new(x) for x in inner.input)
+    n.output.extend(new(x) for x in inner.output)
+    for a in inner.attribute:
+        if a.ref_attr_name:
+            if a.ref_attr_name in attrs:
+                b = onnx.AttributeProto()
+                b.CopyFrom(attrs[a.ref_attr_name])
+                b.name = a.name
+                n.attribute.append(b)
+            continue
+        b = onnx.AttributeProto()
+        b.CopyFrom(a)
+        if a.type == onnx.AttributeProto.GRAPH:
+            b.g.CopyFrom(_rename_graph(a.g, new, attrs))
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            del b.graphs[:]
+            b.graphs.extend(_rename_graph(g, new, attrs) for g in a.graphs)
+        n.attribute.append(b)
+    return n
+
+
+def _rename_graph(g: onnx.GraphProto, new, attrs: dict) -> onnx.GraphProto:
+    """A subgraph of a function body: its own names stay, outer references are mapped."""
+    local = {v.name for v in g.input} | {t.name for t in g.initializer}
+    local |= {o for node in g.node for o in node.output}
+
+    def sub(name: str) -> str:
+        return name if not name or name in local else new(name)
+
+    out = onnx.GraphProto()
+    out.CopyFrom(g)
+    del out.node[:]
+    out.node.extend(_rename_node(node, sub, attrs) for node in g.node)
+    for v in out.output:
+        v.name = sub(v.name)
+    return out
 
 
 def _schema_body(ctx: NodeContext, domain: str, attrs: dict) -> onnx.FunctionProto:
@@ -188,7 +220,8 @@ def _schema_body(ctx: NodeContext, domain: str, attrs: dict) -> onnx.FunctionPro
             loc=ctx.loc,
         )
     types = [
-        (type_proto_of(v.type) if v is not None else onnx.TypeProto()).SerializeToString()
+        (type_proto_of(v.type, getattr(v, "fmt", None)) if v is not None
+         else onnx.TypeProto()).SerializeToString()
         for v in ctx.inputs
     ]
     proto = onnx.FunctionProto()

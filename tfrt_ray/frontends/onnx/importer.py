@@ -29,20 +29,29 @@ from typing import Any
 import numpy as np
 import onnx
 
-from device_actors.kernels import get_kernel
-from tfrt_ray.errors import IRError, OpExecutionError, StaticValueError, TfrtRayError
+from tfrt_ray.errors import IRError, StaticValueError, TfrtRayError
 from tfrt_ray.frontends.onnx import functions
-from tfrt_ray.frontends.onnx.context import NodeContext, Value
+from tfrt_ray.frontends.onnx.context import Empty, NodeContext, SequenceValue, Value
+from tfrt_ray.frontends.onnx.emitter import GraphEmitter
+from tfrt_ray.frontends.onnx.formats import tag_formats
 from tfrt_ray.frontends.onnx.loader import LoadedModel, read_model
 from tfrt_ray.frontends.onnx.registry import find_converter, normalize_domain
-from tfrt_ray.frontends.onnx.tensors import dtype_of, sparse_to_array, tensor_type, to_array
-from tfrt_ray.ir.graph import ConstTensor, Graph, GraphBuilder
+from tfrt_ray.frontends.onnx.tensors import (
+    array_format,
+    dtype_of,
+    elem_dtype,
+    elem_format,
+    format_of,
+    sequence_elem,
+    sparse_to_array,
+    tensor_type,
+    to_array,
+    to_carrier,
+)
+from tfrt_ray.ir.graph import Graph
 from tfrt_ray.ir.location import Loc
-from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
-# Results of folding larger than this stay ops (run once when the graph is compiled).
-FOLD_LIMIT_BYTES = 1 << 26
 # Ops that only read their input's shape: their results do not depend on its values.
 _SHAPE_READERS = ("Shape", "Size")
 
@@ -52,13 +61,16 @@ class OnnxImport:
     """What `import_model` returns.
 
     Attributes:
-        graph: the tfrt-ray graph; its inputs are the model's inputs (optional overrides
-            included), by name.
+        graph: the tfrt-ray graph; its inputs are the model's inputs in the model's order
+            (optional overrides included), its outputs the model's outputs, by name.
         defaults: graph input name -> the initializer used when no value is given.
         folded: initializers listed as graph inputs that were folded into the graph.
         static_inputs: graph inputs whose values were given at import and are folded in.
-        outputs: the ONNX output names, in order (== ``graph.output_names``).
         opset: the model's default-domain opset.
+        sequences: ONNX outputs that are sequences -> their length; such an output ``y``
+            is graph outputs ``y[0]``, ``y[1]``, ...
+        formats: outputs of an emulated ONNX type (bfloat16, float8, int4, ...) -> its
+            format; the graph outputs them in the carrier dtype (see ``tensors.EMULATED``).
     """
 
     graph: Graph
@@ -66,6 +78,8 @@ class OnnxImport:
     folded: tuple[str, ...] = ()
     static_inputs: tuple[str, ...] = ()
     opset: int = 0
+    sequences: Mapping[str, int] = field(default_factory=dict)
+    formats: Mapping[str, str] = field(default_factory=dict)
 
 
 def import_model(
@@ -88,7 +102,7 @@ def import_model(
             return Importer(loaded, input_shapes or {}, static, tuple(folded)).run()
         except StaticValueError as err:
             # Fold the optional overrides the value depends on to their defaults, and retry.
-            defaults = _initializer_inputs(loaded.proto.graph)
+            defaults = initializer_inputs(loaded.proto.graph)
             need = [n for n in getattr(err, "value_deps", ()) if n in defaults and n not in static]
             if not need:
                 raise
@@ -97,13 +111,14 @@ def import_model(
                 folded.append(name)
 
 
-def _initializer_inputs(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+def initializer_inputs(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """Initializers the graph also lists as inputs (optional overrides) -> their values."""
     listed = {i.name for i in graph.input}
     return {t.name: to_array(t, f"initializer '{t.name}'") for t in graph.initializer
             if t.name in listed}
 
 
-class Importer:
+class Importer(GraphEmitter):
     """One import of one model (see the module docstring)."""
 
     def __init__(
@@ -113,19 +128,19 @@ class Importer:
         static_inputs: Mapping[str, np.ndarray],
         folded: tuple[str, ...] = (),
     ) -> None:
+        super().__init__(loaded.proto.graph.name or "onnx_model", loaded.path)
         self.model = loaded.proto
-        self.file = loaded.path
         self.input_shapes = input_shapes
         self.static_inputs = static_inputs
         self.folded = folded
-        self.builder = GraphBuilder(self.model.graph.name or "onnx_model")
         self.values: dict[str, Value] = {}
-        self._materialized: dict[int, tuple[Value, int]] = {}
+        self._unsupported: dict[str, TfrtRayError] = {}
         self.opsets = {
             normalize_domain(o.domain): int(o.version) for o in self.model.opset_import
         }
         self.opsets.setdefault("", 1)
         self.local_functions = {(f.domain, f.name): f for f in self.model.functions}
+        self._scope_opsets = self.opsets
         self._counter = 0
 
     # ---- the whole model ----------------------------------------------------------------
@@ -143,26 +158,56 @@ class Importer:
                 if name in self.static_inputs:
                     self.values[name] = Value.const(np.asarray(self.static_inputs[name]))
                     continue
-                array = self._initializer(inits[name])
+                raw = self._initializer(inits[name])
+                array = to_carrier(raw)
                 defaults[name] = array
-                self.values[name] = self._graph_input(name, TensorType.of(array))
+                v = self._graph_input(name, TensorType.of(array))
+                v.fmt = array_format(raw)
+                self.values[name] = v
             elif name in self.static_inputs:
-                array = np.asarray(self.static_inputs[name])
-                dtype_of(inp.type.tensor_type.elem_type, f"graph input '{name}'")
-                self.values[name] = Value.const(array)
+                elem_dtype(inp.type, f"graph input '{name}'")
+                given = self.static_inputs[name]
+                dtype = elem_dtype(inp.type, f"graph input '{name}'")
+                # None: an optional input given no value; a list: a sequence.
+                if given is None:
+                    self.values[name] = Empty()
+                elif isinstance(given, (list, tuple)):
+                    self.values[name] = SequenceValue([Value.const(np.asarray(a)) for a in given],
+                                                 dtype)
+                else:
+                    self.values[name] = Value.const(np.asarray(given))
+            elif sequence_elem(inp.type) is not None:
+                self.values[name] = self._sequence_input(inp)
             else:
-                self.values[name] = self._graph_input(name, self._input_type(inp))
+                v = self._graph_input(name, self._input_type(inp))
+                v.fmt = elem_format(inp.type)
+                self.values[name] = v
         for name, t in inits.items():
             if name not in self.values:
                 self.values[name] = Value.const(self._initializer(t))
         self.convert_nodes(graph.node, self.opsets, prefix="", loc_prefix="")
-        outputs, names = [], []
+        outputs, names, sequences, formats = [], [], {}, {}
         for out in graph.output:
             v = self._lookup(out.name, "graph output")
+            if isinstance(v, SequenceValue):  # one graph output per item
+                sequences[out.name] = len(v.items)
+                for i, item in enumerate(v.items):
+                    outputs.append(self.materialize(item))
+                    names.append(f"{out.name}[{i}]")
+                continue
+            if isinstance(v, Empty):
+                raise IRError(f"graph output '{out.name}' is an empty optional",
+                              hint="tfrt-ray graphs output tensors")
             et = out.type.tensor_type.elem_type if out.type.HasField("tensor_type") else 0
-            if et:
+            fmt = format_of(et)
+            if fmt is not None:
+                formats[out.name] = fmt
+                if v.fmt != fmt:
+                    v = self.emit("to_format", [v], {"format": fmt}, out.name,
+                                  Loc(self.file, 0))[0]
+            elif et:
                 want = dtype_of(et, f"graph output '{out.name}'")
-                if v.dtype != want:
+                if v.dtype != want or v.fmt:
                     v = self.emit("cast", [v], {"dtype": want}, out.name, Loc(self.file, 0))[0]
             outputs.append(self.materialize(v))
             names.append(out.name)
@@ -173,6 +218,8 @@ class Importer:
             folded=self.folded,
             static_inputs=tuple(self.static_inputs),
             opset=self.opsets.get("", 0),
+            sequences=sequences,
+            formats=formats,
         )
 
     def _initializer(self, t: Any) -> np.ndarray:
@@ -183,9 +230,7 @@ class Importer:
     def _input_type(self, inp: onnx.ValueInfoProto) -> TensorType:
         t = tensor_type(inp.type, f"graph input '{inp.name}'")
         if inp.name in self.input_shapes:
-            dtype = t.dtype if t is not None else dtype_of(
-                inp.type.tensor_type.elem_type, f"graph input '{inp.name}'"
-            )
+            dtype = t.dtype if t is not None else elem_dtype(inp.type, f"graph input '{inp.name}'")
             return TensorType(dtype, tuple(self.input_shapes[inp.name]))
         if t is None:
             err = StaticValueError(
@@ -197,6 +242,26 @@ class Importer:
             raise err
         return t
 
+    def _sequence_input(self, inp: onnx.ValueInfoProto):
+        """A sequence input is one graph input per item, ``name[i]``; its length and item
+        shapes come from ``input_shapes`` (a list of shapes), known per run."""
+        name = inp.name
+        dtype = elem_dtype(inp.type, f"graph input '{name}'")
+        shapes = self.input_shapes.get(name)
+        if shapes is None:
+            err = StaticValueError(
+                f"graph input '{name}' is a sequence, whose length is known per run",
+                hint="tfrt-ray compiles one graph per sequence length",
+            )
+            err.value_deps = frozenset()  # type: ignore[attr-defined]
+            err.shape_deps = frozenset([name])  # type: ignore[attr-defined]
+            raise err
+        if shapes == "absent":
+            return Empty()
+        items = [self._graph_input(f"{name}[{i}]", TensorType(dtype, tuple(s)))
+                 for i, s in enumerate(shapes)]
+        return SequenceValue(items, dtype)
+
     def _graph_input(self, name: str, t: TensorType) -> Value:
         v = Value(t, id=self.builder.add_input(t, name))
         v.deps = v.shape_deps = frozenset([name])
@@ -204,6 +269,8 @@ class Importer:
 
     def _lookup(self, name: str, what: str) -> Value:
         v = self.values.get(name)
+        if v is None and name in self._unsupported:
+            raise self._unsupported[name]
         if v is None:
             raise IRError(
                 f"{what} '{name}' is not produced by any node, input or initializer",
@@ -214,8 +281,12 @@ class Importer:
     # ---- nodes ------------------------------------------------------------------------
 
     def convert_nodes(self, nodes: Any, opsets: dict[str, int], prefix: str, loc_prefix: str):
-        for index, node in enumerate(nodes):
-            self.convert_node(node, index, opsets, prefix, loc_prefix)
+        outer, self._scope_opsets = self._scope_opsets, opsets
+        try:
+            for index, node in enumerate(nodes):
+                self.convert_node(node, index, opsets, prefix, loc_prefix)
+        finally:
+            self._scope_opsets = outer
 
     def convert_node(
         self,
@@ -241,8 +312,17 @@ class Importer:
                 outs = functions.expand(self, ctx, opsets, self.local_functions)
         except TfrtRayError as err:
             raise err.with_context(node=name, loc=ctx.loc) from None
-        if isinstance(outs, Value) or outs is None:
+        except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as exc:
+            raise IRError(
+                f"cannot convert ONNX {node.op_type} (opset {opset}): "
+                f"{type(exc).__name__}: {exc}",
+                node=name,
+                loc=ctx.loc,
+                hint="the node's attributes or constant inputs are invalid for this op",
+            ) from exc
+        if not isinstance(outs, (list, tuple)):
             outs = [outs]
+        outs = tag_formats(ctx, list(outs))
         present = [v for v in inputs if v is not None and not v.is_const]
         deps = frozenset().union(*(v.deps for v in present)) if present else frozenset()
         sdeps = frozenset().union(*(v.shape_deps for v in present)) if present else frozenset()
@@ -252,74 +332,50 @@ class Importer:
             if not out_name:
                 continue
             v = outs[i] if i < len(outs) else None
-            if v is None:
-                raise ctx.error(
+            if v is None:  # an error only if something reads it
+                self._unsupported[out_name] = ctx.error(
                     f"output {i} ('{out_name}') of {node.op_type} is not supported",
                     hint="use a model that does not read this output",
                 )
+                continue
             if not v.is_const and v not in present:
                 v.deps, v.shape_deps = deps | v.deps, sdeps | v.shape_deps
             self.values[out_name] = v
 
-    # ---- building -----------------------------------------------------------------------
-
-    def materialize(self, v: Value) -> int:
-        """The graph value id of ``v``; a constant gets its `constant` node on first use."""
-        if v.id is not None:
-            return v.id
-        hit = self._materialized.get(id(v))
-        if hit is not None:
-            return hit[1]
-        (vid,) = self.builder.add_node(
-            "constant", [], {"value": ConstTensor(v.array)}, Loc(self.file, 0), "const"
-        )
-        self._materialized[id(v)] = (v, vid)
-        return vid
-
-    def emit(
-        self, op: str, inputs: list, attrs: dict[str, Any], name: str, loc: Loc
-    ) -> tuple[Value, ...]:
-        vals = [x if isinstance(x, Value) or x is None else Value.const(x) for x in inputs]
-        while vals and vals[-1] is None:
-            vals.pop()
-        if any(v is None for v in vals):
-            raise IRError(f"op '{op}' got a missing input before a present one", node=name)
-        if all(v.is_const for v in vals):
-            folded = self._fold(op, vals, attrs, name, loc)
-            if folded is not None:
-                return folded
-        ids = [self.materialize(v) for v in vals]
-        outs = self.builder.add_node(op, ids, attrs, loc, name)
-        return tuple(Value(self.builder.types[o], id=o) for o in outs)
-
-    def _fold(self, op: str, vals: list[Value], attrs: dict, name: str, loc: Loc):
-        spec = get_op(op)
-        full, out_types = spec.check(tuple(v.type for v in vals), attrs, node=name, loc=loc)
-        if sum(t.nbytes for t in out_types) > FOLD_LIMIT_BYTES:
-            return None
-        try:
-            with np.errstate(all="ignore"):
-                out = get_kernel(op, "cpu")(*[v.array for v in vals], **full)
-        except TfrtRayError as err:
-            raise err.with_context(op=op, node=name, loc=loc) from None
-        except Exception as exc:  # noqa: BLE001 - reported as the node's error
-            raise OpExecutionError(
-                f"constant folding failed: {type(exc).__name__}: {exc}",
-                op=op,
-                node=name,
-                loc=loc,
-                inputs=[v.type for v in vals],
-                hint="the node's constant inputs are invalid for it",
-            ) from None
-        outs = tuple(out) if len(out_types) > 1 else (out,)
-        result = []
-        for a, t in zip(outs, out_types, strict=True):
-            a = np.asarray(a)
-            if a.dtype != t.np_dtype:
-                a = a.astype(t.np_dtype)
-            result.append(Value.const(a))
-        return tuple(result)
-
     def unique_prefix(self, base: str) -> str:
         self._counter += 1
         return f"{base}/{self._counter}/"
+
+    # ---- subgraphs ----------------------------------------------------------------------
+
+    def inline(
+        self, graph: onnx.GraphProto, inputs: list[Value], ctx: NodeContext, tag: str
+    ) -> list[Value]:
+        """Converts subgraph ``graph`` in place with its inputs bound to ``inputs``;
+        returns its outputs. Names it defines are unbound again afterwards, so a loop body
+        can be inlined once per iteration."""
+        saved: dict[str, Value | None] = {}
+
+        def bind(name: str, v: Value | None) -> None:
+            if name not in saved:
+                saved[name] = self.values.get(name)
+            if v is not None:
+                self.values[name] = v
+
+        for inp, v in zip(graph.input, inputs, strict=True):
+            bind(inp.name, v)
+        for t in graph.initializer:
+            bind(t.name, Value.const(to_array(t, f"initializer '{t.name}'")))
+        for node in graph.node:
+            for out in node.output:
+                if out:
+                    bind(out, None)
+        prefix = f"{ctx.name}/{tag}/"
+        self.convert_nodes(graph.node, self._scope_opsets, prefix, ctx.loc.name or ctx.name)
+        outs = [self._lookup(o.name, f"output of subgraph '{graph.name}'") for o in graph.output]
+        for name, old in saved.items():
+            if old is None:
+                self.values.pop(name, None)
+            else:
+                self.values[name] = old
+        return outs

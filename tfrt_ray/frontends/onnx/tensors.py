@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
@@ -28,6 +29,58 @@ ONNX_TO_TOKEN = {
 }
 TOKEN_TO_ONNX = {v: k for k, v in ONNX_TO_TOKEN.items()}
 
+# ONNX element types tfrt-ray emulates: each is held in a wider carrier dtype (f32, i8,
+# ui8) that represents every value of it exactly, and rounded to it (op ``to_format``)
+# where ONNX would round. Graph inputs and outputs of these types are numpy arrays of the
+# ml_dtypes types.
+EMULATED = {
+    TensorProto.BFLOAT16: "bf16",
+    TensorProto.FLOAT8E4M3FN: "f8e4m3fn",
+    TensorProto.FLOAT8E4M3FNUZ: "f8e4m3fnuz",
+    TensorProto.FLOAT8E5M2: "f8e5m2",
+    TensorProto.FLOAT8E5M2FNUZ: "f8e5m2fnuz",
+    TensorProto.FLOAT4E2M1: "f4e2m1",
+    TensorProto.INT4: "i4",
+    TensorProto.UINT4: "ui4",
+    TensorProto.INT2: "i2",
+    TensorProto.UINT2: "ui2",
+}
+FORMAT_TO_ONNX = {v: k for k, v in EMULATED.items()}
+FORMAT_NUMPY = {
+    "bf16": np.dtype(ml_dtypes.bfloat16),
+    "f8e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
+    "f8e4m3fnuz": np.dtype(ml_dtypes.float8_e4m3fnuz),
+    "f8e5m2": np.dtype(ml_dtypes.float8_e5m2),
+    "f8e5m2fnuz": np.dtype(ml_dtypes.float8_e5m2fnuz),
+    "f4e2m1": np.dtype(ml_dtypes.float4_e2m1fn),
+    "i4": np.dtype(ml_dtypes.int4),
+    "ui4": np.dtype(ml_dtypes.uint4),
+    "i2": np.dtype(ml_dtypes.int2),
+    "ui2": np.dtype(ml_dtypes.uint2),
+}
+CARRIERS = {"bf16": "f32", "f4e2m1": "f32", "i4": "i8", "i2": "i8", "ui4": "ui8", "ui2": "ui8"}
+CARRIERS.update({f: "f32" for f in EMULATED.values() if f.startswith("f8")})
+_NUMPY_FORMAT = {v: k for k, v in FORMAT_NUMPY.items()}
+
+
+def format_of(elem_type: int) -> str | None:
+    """The emulated format of an ONNX element type (None for a native one)."""
+    return EMULATED.get(elem_type)
+
+
+def array_format(a: np.ndarray) -> str | None:
+    return _NUMPY_FORMAT.get(a.dtype)
+
+
+def to_carrier(a: np.ndarray) -> np.ndarray:
+    """An array of an emulated type as its carrier dtype (others unchanged)."""
+    fmt = array_format(a)
+    if fmt is None:
+        return a
+    from tfrt_ray.ir.types import numpy_dtype
+
+    return a.astype(numpy_dtype(CARRIERS[fmt]))
+
 
 def onnx_type_name(elem_type: int) -> str:
     try:
@@ -36,9 +89,12 @@ def onnx_type_name(elem_type: int) -> str:
         return f"type {elem_type}"
 
 
-def dtype_of(elem_type: int, what: str) -> str:
-    """The IR dtype token of an ONNX element type; DTypeError if tfrt-ray has none."""
+def dtype_of(elem_type: int, what: str, emulated: bool = True) -> str:
+    """The IR dtype token of an ONNX element type (the carrier of an emulated one);
+    DTypeError if tfrt-ray has none."""
     token = ONNX_TO_TOKEN.get(elem_type)
+    if token is None and emulated and elem_type in EMULATED:
+        token = CARRIERS[EMULATED[elem_type]]
     if token is None:
         raise DTypeError(
             f"{what} has ONNX type {onnx_type_name(elem_type)}, which tfrt-ray does not support",
@@ -48,7 +104,8 @@ def dtype_of(elem_type: int, what: str) -> str:
 
 
 def to_array(tensor: TensorProto, what: str) -> np.ndarray:
-    """A TensorProto (external data already loaded) as a numpy array of a supported dtype."""
+    """A TensorProto (external data already loaded) as a numpy array of a supported dtype
+    (an emulated type's stays of its ml_dtypes type; `to_carrier` converts it)."""
     dtype_of(tensor.data_type, what)
     return np.asarray(numpy_helper.to_array(tensor))
 
@@ -99,6 +156,9 @@ def tensor_type(type_proto: onnx.TypeProto, what: str) -> TensorType | None:
     one with neither the anonymous ``"?"``.
     """
     kind = type_proto.WhichOneof("value")
+    if kind == "optional_type" and type_proto.optional_type.elem_type.HasField("tensor_type"):
+        # An optional tensor that is given is a tensor.
+        return tensor_type(type_proto.optional_type.elem_type, what)
     if kind != "tensor_type":
         raise DTypeError(
             f"{what} is of ONNX kind '{kind}'; tfrt-ray only holds tensors",
@@ -119,7 +179,40 @@ def tensor_type(type_proto: onnx.TypeProto, what: str) -> TensorType | None:
     return TensorType(dtype, tuple(dims))
 
 
-def type_proto_of(t: TensorType) -> onnx.TypeProto:
-    """The ONNX TypeProto of a TensorType (for ONNX's context-dependent functions)."""
+def sequence_elem(type_proto: onnx.TypeProto) -> onnx.TypeProto | None:
+    """The element type of a sequence (or optional sequence) type; None for others."""
+    if type_proto.WhichOneof("value") == "optional_type":
+        type_proto = type_proto.optional_type.elem_type
+    if type_proto.WhichOneof("value") == "sequence_type":
+        return type_proto.sequence_type.elem_type
+    return None
+
+
+def elem_format(type_proto: onnx.TypeProto) -> str | None:
+    """The emulated format of a tensor (or optional / sequence) type; None if native."""
+    while type_proto.WhichOneof("value") in ("optional_type", "sequence_type"):
+        kind = type_proto.WhichOneof("value")
+        type_proto = getattr(type_proto, kind).elem_type
+    if type_proto.WhichOneof("value") != "tensor_type":
+        return None
+    return format_of(type_proto.tensor_type.elem_type)
+
+
+def elem_dtype(type_proto: onnx.TypeProto, what: str) -> str:
+    """The IR dtype of a tensor type, or of the elements of an optional or sequence type;
+    DTypeError for other kinds."""
+    if type_proto.WhichOneof("value") == "optional_type":
+        type_proto = type_proto.optional_type.elem_type
+    if type_proto.WhichOneof("value") == "sequence_type":
+        type_proto = type_proto.sequence_type.elem_type
+    if type_proto.WhichOneof("value") != "tensor_type":
+        tensor_type(type_proto, what)  # raises the kind error
+    return dtype_of(type_proto.tensor_type.elem_type, what)
+
+
+def type_proto_of(t: TensorType, fmt: str | None = None) -> onnx.TypeProto:
+    """The ONNX TypeProto of a TensorType, or of its emulated format (for ONNX's
+    context-dependent functions)."""
     shape = [d if type(d) is int else (None if d == "?" else d) for d in t.shape]
-    return onnx.helper.make_tensor_type_proto(TOKEN_TO_ONNX[t.dtype], shape)
+    elem = FORMAT_TO_ONNX[fmt] if fmt else TOKEN_TO_ONNX[t.dtype]
+    return onnx.helper.make_tensor_type_proto(elem, shape)

@@ -2,8 +2,13 @@
 
 from tfrt_ray.ir.ops import (  # noqa: F401  (imported to register their ops)
     elementwise,
+    fused,
     linalg,
     nn,
+    onnx_image,
+    onnx_index,
+    onnx_math,
+    onnx_nn,
     reduce,
     shapes,
 )

@@ -8,7 +8,7 @@ import numpy as np
 from tfrt_ray.errors import DTypeError
 from tfrt_ray.frontends.onnx.context import NodeContext, Value
 from tfrt_ray.frontends.onnx.registry import converter
-from tfrt_ray.frontends.onnx.tensors import dtype_of
+from tfrt_ray.frontends.onnx.tensors import dtype_of, format_of
 from tfrt_ray.ir.types import FLOAT_DTYPES
 
 UNSIGNED = ("ui8", "ui16", "ui32", "ui64")
@@ -142,20 +142,26 @@ def _isinf(ctx: NodeContext) -> Value:
         return ctx.emit("equal", ctx.emit("abs", x), ctx.scalar(np.inf, x))
     if pos or neg:
         return ctx.emit("equal", x, ctx.scalar(np.inf if pos else -np.inf, x))
-    return ctx.emit("not_equal", x, x) if False else ctx.emit(
-        "logical_and", ctx.emit("equal", x, x), ctx.emit("not_equal", x, x)
-    )
+    return ctx.emit("logical_and", ctx.emit("equal", x, x), ctx.emit("not_equal", x, x))
+
+
+def _cast_to(ctx: NodeContext, x: Value, dtype: str, fmt: str | None) -> Value:
+    if fmt is not None:  # an emulated type: round to it (in its carrier dtype)
+        return ctx.to_format(x, fmt, saturate=bool(ctx.attr("saturate", 1)))
+    return ctx.cast(x, dtype)
 
 
 @converter("Cast")
 def _cast(ctx: NodeContext) -> Value:
-    to = dtype_of(ctx.attr("to"), f"Cast's 'to' of node '{ctx.name}'")
-    return ctx.cast(ctx.input(0), to)
+    to = ctx.attr("to")
+    dtype = dtype_of(to, f"Cast's 'to' of node '{ctx.name}'")
+    return _cast_to(ctx, ctx.input(0), dtype, format_of(to))
 
 
 @converter("CastLike")
 def _cast_like(ctx: NodeContext) -> Value:
-    return ctx.cast(ctx.input(0), ctx.input(1).dtype)
+    like = ctx.input(1)
+    return _cast_to(ctx, ctx.input(0), like.dtype, like.fmt)
 
 
 @converter("Identity")

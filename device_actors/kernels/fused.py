@@ -1,0 +1,164 @@
+"""Reference kernels for the fused family (semantics: ``tfrt_ray.ir.ops.fused``).
+
+Each call allocates its result and nothing else where it can: every step writes with
+numpy's ``out=`` into that buffer (or, for a program whose DAG keeps several values alive,
+into the few buffers the fusion pass allotted). gelu keeps one scratch buffer: it needs
+``x`` after its first write. The arithmetic matches the unfused reference kernels op for
+op, so a fused graph computes the same values as the unfused one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import special
+
+from device_actors.kernels.nn import _pad, _padding, _windows
+from device_actors.kernels.registry import kernel
+from tfrt_ray.ir.ops.fused import parse_program
+from tfrt_ray.ir.types import numpy_dtype
+
+_SQRT_HALF = 1.0 / np.sqrt(2.0)
+_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+
+_UFUNCS = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.true_divide,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "pow": np.power,
+    "mod": np.mod,
+    "neg": np.negative,
+    "abs": np.abs,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "sign": np.sign,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "tanh": np.tanh,
+    "sin": np.sin,
+    "cos": np.cos,
+    "reciprocal": np.reciprocal,
+    "sigmoid": special.expit,
+    "erf": special.erf,
+}
+
+
+def gelu_into(x, out, approximate: str = "none"):
+    """gelu(x) into ``out`` (``out`` must not be ``x``), in the reference kernel's order."""
+    t = out.dtype.type
+    if approximate == "tanh":
+        np.multiply(x, t(0.044715), out=out)
+        out *= x
+        out *= x
+        out += x
+        out *= t(_SQRT_2_OVER_PI)
+        np.tanh(out, out=out)
+    else:
+        np.multiply(x, t(_SQRT_HALF), out=out)
+        special.erf(out, out=out)
+    out += t(1.0)
+    out *= x
+    out *= t(0.5)  # exact, so (0.5 * x) * y == (x * y) * 0.5
+    return out
+
+
+def activate(y, activation: str):
+    """Applies ``activation`` to ``y`` in place (gelu uses one scratch copy of ``y``)."""
+    if activation == "relu":
+        np.maximum(y, 0, out=y)
+    elif activation == "sigmoid":
+        special.expit(y, out=y)
+    elif activation == "tanh":
+        np.tanh(y, out=y)
+    elif activation in ("gelu", "gelu_tanh"):
+        gelu_into(y.copy(), y, "tanh" if activation == "gelu_tanh" else "none")
+    return y
+
+
+def _step(op: str, params: tuple[str, ...], dtype: np.dtype):
+    """A function ``f(*srcs, out)`` for one program instruction."""
+    t = dtype.type
+    if op == "relu":
+        return lambda x, out: np.maximum(x, 0, out=out)
+    if op == "gelu":
+        return lambda x, out: gelu_into(x, out, params[0])
+    if op == "leaky_relu":
+        alpha = t(float(params[0]))
+
+        def leaky(x, out):
+            np.multiply(x, alpha, out=out)
+            np.copyto(out, x, where=x >= 0)
+
+        return leaky
+    if op == "clip":
+        lo, hi = (None if p == "none" else t(float(p)) for p in params)
+        if lo is None and hi is None:
+            return lambda x, out: np.copyto(out, x)
+        return lambda x, out: np.clip(x, lo, hi, out=out)
+    ufunc = _UFUNCS[op]
+    return lambda *args: ufunc(*args[:-1], out=args[-1])
+
+
+@lru_cache(maxsize=512)
+def _compile(program: str, dtype: str):
+    prog = parse_program(program)
+    dt = numpy_dtype(dtype)
+    steps = tuple(
+        (
+            _step(i.op, i.params, dt),
+            tuple(s if kind == "x" else prog.n_inputs + s for kind, s in i.srcs),
+            prog.n_inputs + i.dst,
+        )
+        for i in prog.instrs
+    )
+    return steps, prog.n_buffers, prog.n_inputs + prog.result, dt
+
+
+@kernel("fused_elementwise")
+def fused_elementwise(*xs, program, dtype):
+    steps, n_buffers, result, dt = _compile(program, dtype)
+    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
+    regs = list(xs)
+    regs += [np.empty(shape, dt) for _ in range(n_buffers)]
+    for fn, srcs, dst in steps:
+        if len(srcs) == 1:
+            fn(regs[srcs[0]], regs[dst])
+        else:
+            fn(regs[srcs[0]], regs[srcs[1]], regs[dst])
+    return regs[result]
+
+
+@kernel("fused_matmul")
+def fused_matmul(a, b, bias=None, *, activation):
+    y = np.matmul(a, b)
+    if not isinstance(y, np.ndarray):  # a vector-vector product is a numpy scalar
+        y = np.asarray(y).copy()
+    if bias is not None:
+        np.add(y, bias, out=y)
+    return activate(y, activation)
+
+
+@kernel("fused_conv2d")
+def fused_conv2d(x, w, b=None, *, strides, pads, dilations, group, activation):
+    pad, (ho, wo) = _padding(x, w.shape[2:], strides, pads, dilations, False)
+    cols = _windows(_pad(x, pad, 0), w.shape[2:], strides, dilations, (ho, wo))
+    n, c, _, _, kh, kw = cols.shape
+    cout, cg = w.shape[0], c // group
+    cols = cols.reshape(n, group, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    cols = cols.reshape(group, n * ho * wo, cg * kh * kw)
+    wmat = w.reshape(group, cout // group, cg * kh * kw).transpose(0, 2, 1)
+    prod = np.matmul(cols, wmat)  # (G, N*Ho*Wo, Cout/G)
+    # One output buffer in NCHW; the bias and the activation are applied to it in place.
+    y = np.empty((n, cout, ho, wo), prod.dtype)
+    np.copyto(
+        y.reshape(n, group, cout // group, ho, wo),
+        prod.reshape(group, n, ho, wo, cout // group).transpose(1, 0, 4, 2, 3),
+    )
+    if b is not None:
+        y += b.reshape(1, cout, 1, 1)
+    return activate(y, activation)
