@@ -73,6 +73,9 @@ def compile(  # noqa: A001 - the public name the issue asks for
 
 def _plan_slices(plan, graph: Graph, split, slices: int, lower, spec, level: int):
     batch, batched = split
+    if lower is None and not plan.replicas:  # a bare graph: pipeline whole steps instead
+        note = "graph has no function to re-trace per micro-batch: pipelining whole steps"
+        return dataclasses.replace(plan, micro_batches=1, notes=plan.notes + (note,))
     if lower is None:
         raise PlacementError(
             f"'{plan.strategy}' needs the program at the slice's batch size",
@@ -109,8 +112,9 @@ def _lowering(fn, args: tuple):
     function again with those inputs cut to ``size`` rows."""
     if isinstance(fn, Graph):
         return fn, {}, None
-    if type(fn).__name__ == "OnnxProgram":  # an imported ONNX model: its static graph
-        return fn.graph, {}, None
+    if type(fn).__name__ == "OnnxProgram":  # an imported ONNX model
+        graph = fn.graph_for(list(args)) if args else fn.graph
+        return graph, {}, None
     function = fn if isinstance(fn, Function) else Function(fn)
     graph, hints = function.lower_with_hints(*args)
 
