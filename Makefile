@@ -1,11 +1,11 @@
-# make demo | make test | make bench | make lint
+# make demo | make test | make bench | make conformance | make fuzz | make lint
 # Each target creates .venv and installs the project (with test extras) if needed.
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench conformance fuzz lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,23 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch
+	$(PY) -m benchmarks.distributed
 	$(PY) -m benchmarks.partitioner_scale
+	$(PY) -m benchmarks.passes
+	$(PY) -m benchmarks.onnx_models
+	$(PY) -m benchmarks.batch_inference
+	$(PY) -m benchmarks.ort_device
+	$(PY) -m benchmarks.gpu
+
+conformance: $(STAMP)
+	$(PY) tests/onnx/conformance_report.py
+
+fuzz: $(STAMP)
+	$(PY) tests/executable/fuzz_long.py -n 20000
+	for seed in 1 2 3 4 5 6 7 8 9 10; do \
+		$(PY) -m pytest -q --hypothesis-seed=$$seed tests/ir tests/cluster \
+			tests/runtime tests/executable tests/onnx/test_errors.py || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfrt_ray device_actors scheduler tests benchmarks examples

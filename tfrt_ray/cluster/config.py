@@ -539,7 +539,10 @@ def parse_cluster_config(text: str, source: str = "<string>") -> ClusterConfig:
             hint="a cluster config is a few KiB: use node 'count' to describe many identical "
             "machines instead of listing each",
         )
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader rejects control characters here
+    except yaml.YAMLError as e:
+        raise _yaml_error(source, e) from None
     try:
         try:
             root = loader.get_single_node()

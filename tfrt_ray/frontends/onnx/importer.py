@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from tfrt_ray.errors import IRError, StaticValueError, TfrtRayError
+from tfrt_ray.errors import IRError, ModelLoadError, StaticValueError, TfrtRayError
 from tfrt_ray.frontends.onnx import functions
 from tfrt_ray.frontends.onnx.context import Empty, NodeContext, SequenceValue, Value
 from tfrt_ray.frontends.onnx.emitter import GraphEmitter
@@ -94,6 +94,18 @@ def import_model(
     ``input_shapes`` replaces the declared shapes of the named inputs; ``static_inputs``
     gives the values of inputs to fold into the graph (the graph then does not take them).
     """
+    try:
+        return _import_model(model, base_dir, input_shapes, static_inputs)
+    except (TfrtRayError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - untrusted input: no raw exception escapes
+        raise ModelLoadError(
+            f"the model is malformed ({type(exc).__name__}: {exc})",
+            hint="check the file with onnx.checker.check_model; re-export the model",
+        ) from exc
+
+
+def _import_model(model, base_dir, input_shapes, static_inputs) -> OnnxImport:
     loaded = model if isinstance(model, LoadedModel) else read_model(model, base_dir)
     static = dict(static_inputs or {})
     folded: list[str] = []
