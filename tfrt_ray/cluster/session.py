@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,7 @@ def init(
     mem_limit_bytes: int | None = None,
     object_store_memory: int | None = None,
     recovery_timeout_s: float = 60.0,
+    device_types: Sequence[str] = (),
 ) -> Session:
     """Starts or joins the devices this process runs on. See the module docstring.
 
@@ -83,6 +84,8 @@ def init(
         object_store_memory: for a local Ray that tfrt-ray starts.
         recovery_timeout_s: how long replacing a dead device may take before the steps
             that need it fail with DeviceLostError.
+        device_types: plugin device types (``"ort"``, ``"gpu"``, an installed plugin's)
+            to make device actors for too: one per device each finds on each node.
     """
     global _session
     if _session is not None:
@@ -106,6 +109,10 @@ def init(
             mem_limit_bytes,
             recovery_timeout_s,
         )
+        if device_types:
+            _make_plugin_devices(
+                session, device_types, cores_per_device, mem_limit_bytes, recovery_timeout_s
+            )
     except Exception:
         _stop(session)
         raise
@@ -185,24 +192,64 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
     ray.get([h.info.remote() for h in handles])  # fail here, not at the first step
 
 
-def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool):
+def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeout_s) -> None:
+    import ray
+
+    from device_actors import plugins
+
+    for name in device_types:
+        plugins.get_device_type(name)  # a clear DeviceError for an unknown type
+    nodes = sorted({d.node_id for d in session.devices.values() if hasattr(d, "node_id")})
+    handles = []
+    for node_id, found in plugins.discover_on_nodes(nodes).items():
+        for name in device_types:
+            for local in found.get(name, []):
+                device_id = f"{name}:{sum(s.type == name for s in session.specs)}"
+
+                def respawn(did: str, nid: str, _t: str = name):
+                    return _spawn(did, cores, mem_limit, nid, True, recovery_timeout_s, _t)
+
+                actor = _actor(device_id, cores, mem_limit, node_id, soft=False,
+                               device_type=name)
+                handles.append(actor)
+                session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores,
+                                                         respawn)
+                session.specs.append(plugins.device_spec(name, device_id, node_id[:12], local,
+                                                         cores, mem_limit))
+    if not handles:
+        raise ClusterError(
+            f"no devices of type(s) {list(device_types)} were found on the cluster's nodes",
+            hint="check `tfrt-ray devices` on a node; GPUs need CuPy and a visible GPU",
+        )
+    ray.get([h.info.remote() for h in handles])
+
+
+def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
+           device_type: str = "cpu"):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from device_actors.actor import DeviceActor, actor_env
 
+    options: dict[str, Any] = {"num_cpus": cores}
+    if device_type != "cpu":
+        from device_actors import plugins
+
+        options.update(plugins.actor_options(device_type))
+        options["num_cpus"] = cores
     return DeviceActor.options(
-        num_cpus=cores,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=soft),
         runtime_env={"env_vars": actor_env(cores)},
         max_restarts=0,  # the runtime replaces dead devices itself (and reloads them)
-    ).remote(device_id, "cpu", cores, mem_limit)
+        **options,
+    ).remote(device_id, device_type, cores, mem_limit)
 
 
-def _spawn(device_id, cores, mem_limit, node_id, soft: bool, timeout: float):
+def _spawn(device_id, cores, mem_limit, node_id, soft: bool, timeout: float,
+           device_type: str = "cpu"):
     """A new incarnation of a device: on ``node_id`` if it lives, else any live node."""
     import ray
 
-    actor = _actor(device_id, cores, mem_limit, node_id, soft=soft)
+    actor = _actor(device_id, cores, mem_limit, node_id, soft=soft, device_type=device_type)
     try:
         info = ray.get(actor.info.remote(), timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - unschedulable or dead: recovery failed
