@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
-from device_actors.kernels.nn import _pad, _padding, _windows
+from device_actors.kernels.nn import conv_nchw
 from device_actors.kernels.registry import kernel
 from tfrt_ray.ir.ops.fused import parse_program
 from tfrt_ray.ir.types import numpy_dtype
@@ -145,20 +145,8 @@ def fused_matmul(a, b, bias=None, *, activation):
 
 @kernel("fused_conv2d")
 def fused_conv2d(x, w, b=None, *, strides, pads, dilations, group, activation):
-    pad, (ho, wo) = _padding(x, w.shape[2:], strides, pads, dilations, False)
-    cols = _windows(_pad(x, pad, 0), w.shape[2:], strides, dilations, (ho, wo))
-    n, c, _, _, kh, kw = cols.shape
-    cout, cg = w.shape[0], c // group
-    cols = cols.reshape(n, group, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-    cols = cols.reshape(group, n * ho * wo, cg * kh * kw)
-    wmat = w.reshape(group, cout // group, cg * kh * kw).transpose(0, 2, 1)
-    prod = np.matmul(cols, wmat)  # (G, N*Ho*Wo, Cout/G)
     # One output buffer in NCHW; the bias and the activation are applied to it in place.
-    y = np.empty((n, cout, ho, wo), prod.dtype)
-    np.copyto(
-        y.reshape(n, group, cout // group, ho, wo),
-        prod.reshape(group, n, ho, wo, cout // group).transpose(1, 0, 4, 2, 3),
-    )
+    y = conv_nchw(x, w, strides, pads, dilations, group)
     if b is not None:
-        y += b.reshape(1, cout, 1, 1)
+        y += b.reshape(1, -1, 1, 1)
     return activate(y, activation)

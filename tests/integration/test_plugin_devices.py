@@ -29,3 +29,22 @@ def test_ort_device_actor_runs_its_ops_mixed_with_cpu_devices(session_of):
     got = prog.run(list(args), timeout=120)[0]
     np.testing.assert_allclose(got, np.tanh(want[0]), rtol=1e-4, atol=1e-5)
     assert session.devices["ort:0"].stats()["type"] == "ort"
+
+
+def test_resnet50_and_bert_split_across_ort_and_cpu_device_actors(session_of):
+    import onnxruntime as ort
+
+    from tests.onnx.light_models import input_for, randomized
+    from tests.onnx.models import bert_encoder, bert_inputs
+
+    session_of(devices=1, device_types=("ort",))
+    resnet = randomized("resnet50", seed=3)
+    for model, feeds in [(resnet, input_for(resnet)), (bert_encoder(), bert_inputs())]:
+        prog = tr.load_onnx(model)
+        args = [feeds[n] for n in prog.input_names]
+        compiled = tr.compile(prog, args, strategy="pipeline", devices=["cpu:0", "ort:0"])
+        devices = {s.device for s in compiled.plan.stages}
+        assert devices == {"cpu:0", "ort:0"}, compiled.placement_table()
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        for got, want in zip(compiled.run(args, timeout=300), sess.run(None, feeds), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * float(np.abs(want).max()))

@@ -156,9 +156,7 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
     import ray
 
     slots = []
-    for node in sorted(ray.nodes(), key=lambda n: (not n.get("IsHead", False), n["NodeID"])):
-        if not node.get("Alive"):
-            continue
+    for node in _alive_nodes():
         cpus = int(node.get("Resources", {}).get("CPU", 0)) // max(cores, 1)
         if per_node is not None:
             cpus = min(cpus, per_node)
@@ -189,7 +187,18 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
                 flops_per_s=2e10 * cores,
             )
         )
-    ray.get([h.info.remote() for h in handles])  # fail here, not at the first step
+    _wait_started(session, handles, recovery_timeout_s)  # fail here, not at the first step
+
+
+def _alive_nodes() -> list[dict]:
+    """Ray's live nodes, the head first (it carries Ray's internal head resource)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return sorted(
+        nodes,
+        key=lambda n: ("node:__internal_head__" not in n.get("Resources", {}), n["NodeID"]),
+    )
 
 
 def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeout_s) -> None:
@@ -199,7 +208,7 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
 
     for name in device_types:
         plugins.get_device_type(name)  # a clear DeviceError for an unknown type
-    nodes = sorted({d.node_id for d in session.devices.values() if hasattr(d, "node_id")})
+    nodes = [n["NodeID"] for n in _alive_nodes()]
     handles = []
     for node_id, found in plugins.discover_on_nodes(nodes).items():
         for name in device_types:
@@ -221,7 +230,25 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
             f"no devices of type(s) {list(device_types)} were found on the cluster's nodes",
             hint="check `tfrt-ray devices` on a node; GPUs need CuPy and a visible GPU",
         )
-    ray.get([h.info.remote() for h in handles])
+    _wait_started(session, handles, recovery_timeout_s)
+
+
+def _wait_started(session, handles, timeout: float) -> None:
+    """Waits for new device actors; one that cannot be scheduled is an error, not a hang."""
+    import ray
+
+    refs = {h.info.remote(): h for h in handles}
+    ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
+    if pending:
+        stuck = {refs[r] for r in pending}
+        names = [d.device_id for d in session.devices.values()
+                 if isinstance(d, ActorDevice) and d.actor in stuck]
+        raise ClusterError(
+            f"device actor(s) {names} did not start within {timeout:.0f} s: their nodes "
+            "lack the CPUs/GPUs they need",
+            hint="ask for fewer devices or cores per device, or add resources to the nodes",
+        )
+    ray.get(ready)  # raises if an actor failed in its constructor
 
 
 def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,

@@ -113,8 +113,13 @@ def _lowering(fn, args: tuple):
     if isinstance(fn, Graph):
         return fn, {}, None
     if type(fn).__name__ == "OnnxProgram":  # an imported ONNX model
-        graph = fn.graph_for(list(args)) if args else fn.graph
-        return graph, {}, None
+        from tfrt_ray.frontends.onnx.importer import import_model
+
+        # Optional overrides (initializers the model also lists as inputs) are folded to
+        # their defaults: the compiled program takes the model's real inputs only.
+        shapes = {n: np.asarray(a).shape for n, a in zip(fn.input_names, args)} if args else {}
+        imp = import_model(fn._loaded, input_shapes=shapes, static_inputs=dict(fn.defaults))
+        return imp.graph, {}, None
     function = fn if isinstance(fn, Function) else Function(fn)
     graph, hints = function.lower_with_hints(*args)
 

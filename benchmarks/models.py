@@ -1,0 +1,183 @@
+"""Model builders shared by the benchmarks. Everything is built locally (no network):
+
+- `resnet50_light()`: the light ResNet-50 that ships inside the ``onnx`` wheel
+  (``onnx/backend/test/data/light/light_resnet50.onnx``). Its weights there are
+  ``ConstantOfShape`` nodes (every weight 0.02); they become seeded random initializers,
+  He-scaled, so activations stay finite and outputs are not trivially constant.
+- `bert_base(seq=128)`: a BERT-base-size encoder (12 layers, hidden 768, 12 heads, FFN
+  3072, GELU via Erf, LayerNormalization), batch 1, seeded random weights.
+- `small_mlp()`: 64 -> 256 -> 256 -> 10 with ReLU, symbolic batch dim, for batch inference.
+
+Each returns an ``onnx.ModelProto``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+
+
+def light_model_path(name: str = "light_resnet50.onnx") -> str:
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", name)
+
+
+def resnet50_light(seed: int = 0) -> onnx.ModelProto:
+    """ResNet-50 (1x3x224x224 -> 1x1000 softmax) with seeded random weights."""
+    src = onnx.load(light_model_path())
+    g = src.graph
+    rng = np.random.default_rng(seed)
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    weights: dict[str, np.ndarray] = {}
+    nodes = []
+    for n in g.node:
+        if n.op_type != "ConstantOfShape":
+            nodes.append(n)
+            continue
+        shape = tuple(int(d) for d in inits[n.input[0]])
+        name = n.output[0]
+        users = consumers.get(name, [])
+        role = (users[0].op_type, list(users[0].input).index(name)) if users else ("", -1)
+        if role[0] == "Conv" or (role[0] == "Gemm" and role[1] == 1):
+            fan_in = int(np.prod(shape[1:]))
+            w = rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
+        elif role == ("BatchNormalization", 1):  # scale: < 1 keeps the residual sums tame
+            w = rng.uniform(0.2, 0.5, shape)
+        elif role == ("BatchNormalization", 4):  # running variance: positive
+            w = rng.uniform(0.5, 1.5, shape)
+        else:  # BN bias / running mean, Gemm bias
+            w = rng.standard_normal(shape) * 0.1
+        weights[name] = w.astype(np.float32)
+    used = {i for n in nodes for i in n.input}
+    initializers = [numpy_helper.from_array(v, k) for k, v in weights.items()]
+    initializers += [numpy_helper.from_array(v, k) for k, v in inits.items()
+                     if k in used and k not in weights]
+    data = g.input[0]
+    graph = helper.make_graph(nodes, "resnet50_light", [data], list(g.output), initializers)
+    model = helper.make_model(graph, opset_imports=list(src.opset_import))
+    model.ir_version = 8  # initializers need not be graph inputs
+    onnx.checker.check_model(model)
+    return model
+
+
+def resnet50_input(seed: int = 1) -> dict[str, np.ndarray]:
+    x = np.random.default_rng(seed).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    return {"gpu_0/data_0": x}
+
+
+def bert_base(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: int = 12,
+              ffn: int = 3072, vocab: int = 30522, seed: int = 0) -> onnx.ModelProto:
+    """A BERT-base-size encoder: input_ids int64 [1, seq] -> hidden states [1, seq, hidden]."""
+    rng = np.random.default_rng(seed)
+    head = hidden // heads
+    inits: list[TensorProto] = []
+    nodes: list[onnx.NodeProto] = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def dense(name: str, shape: tuple[int, ...]) -> str:
+        return const(name, rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02))
+
+    def node(op: str, inputs: list[str], out: str, **attrs) -> str:
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def layer_norm(x: str, name: str) -> str:
+        g = const(f"{name}.gamma", (1.0 + 0.1 * rng.standard_normal(hidden)).astype(np.float32))
+        b = const(f"{name}.beta", (0.1 * rng.standard_normal(hidden)).astype(np.float32))
+        return node("LayerNormalization", [x, g, b], f"{name}.out", axis=-1, epsilon=1e-12)
+
+    def linear(x: str, name: str, n_in: int, n_out: int) -> str:
+        w = dense(f"{name}.w", (n_in, n_out))
+        b = const(f"{name}.b", (0.02 * rng.standard_normal(n_out)).astype(np.float32))
+        return node("Add", [node("MatMul", [x, w], f"{name}.mm"), b], f"{name}.out")
+
+    const("shape.heads", np.array([1, seq, heads, head], np.int64))
+    const("shape.hidden", np.array([1, seq, hidden], np.int64))
+    const("scale", np.array(1.0 / math.sqrt(head), np.float32))
+    const("half", np.array(0.5, np.float32))
+    const("one", np.array(1.0, np.float32))
+    const("rsqrt2", np.array(1.0 / math.sqrt(2.0), np.float32))
+
+    words = dense("emb.words", (vocab, hidden))
+    pos = dense("emb.pos", (1, seq, hidden))
+    x = node("Gather", [words, "input_ids"], "emb.gather", axis=0)
+    x = node("Add", [x, pos], "emb.sum")
+    x = layer_norm(x, "emb.ln")
+    for i in range(layers):
+        p = f"l{i}"
+        q = linear(x, f"{p}.q", hidden, hidden)
+        k = linear(x, f"{p}.k", hidden, hidden)
+        v = linear(x, f"{p}.v", hidden, hidden)
+        q = node("Transpose", [node("Reshape", [q, "shape.heads"], f"{p}.qr")], f"{p}.qt",
+                 perm=[0, 2, 1, 3])
+        k = node("Transpose", [node("Reshape", [k, "shape.heads"], f"{p}.kr")], f"{p}.kt",
+                 perm=[0, 2, 3, 1])
+        v = node("Transpose", [node("Reshape", [v, "shape.heads"], f"{p}.vr")], f"{p}.vt",
+                 perm=[0, 2, 1, 3])
+        s = node("Mul", [node("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.scores")
+        a = node("Softmax", [s], f"{p}.probs", axis=-1)
+        c = node("MatMul", [a, v], f"{p}.ctx")
+        c = node("Transpose", [c], f"{p}.ctxt", perm=[0, 2, 1, 3])
+        c = node("Reshape", [c, "shape.hidden"], f"{p}.ctxr")
+        o = linear(c, f"{p}.o", hidden, hidden)
+        x = layer_norm(node("Add", [o, x], f"{p}.res1"), f"{p}.ln1")
+        h = linear(x, f"{p}.ff1", hidden, ffn)
+        e = node("Erf", [node("Mul", [h, "rsqrt2"], f"{p}.gs")], f"{p}.erf")
+        e = node("Mul", [node("Mul", [h, "half"], f"{p}.gh"),
+                         node("Add", [e, "one"], f"{p}.ge1")], f"{p}.gelu")
+        h = linear(e, f"{p}.ff2", ffn, hidden)
+        x = layer_norm(node("Add", [h, x], f"{p}.res2"), f"{p}.ln2")
+    nodes.append(helper.make_node("Identity", [x], ["hidden_states"], name="hidden_states"))
+    graph = helper.make_graph(
+        nodes, "bert_base",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq])],
+        [helper.make_tensor_value_info("hidden_states", TensorProto.FLOAT, [1, seq, hidden])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def bert_input(seq: int = 128, vocab: int = 30522, seed: int = 1) -> dict[str, np.ndarray]:
+    ids = np.random.default_rng(seed).integers(0, vocab, (1, seq), dtype=np.int64)
+    return {"input_ids": ids}
+
+
+def small_mlp(sizes: tuple[int, ...] = (64, 256, 256, 10), seed: int = 0) -> onnx.ModelProto:
+    """An MLP over x float32 [N, sizes[0]] (N symbolic) -> y float32 [N, sizes[-1]]."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, prev = [], [], "x"
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w = (rng.standard_normal((a, b)) * math.sqrt(2.0 / a)).astype(np.float32)
+        bias = (0.1 * rng.standard_normal(b)).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(bias, f"b{i}")]
+        out = "y" if i == len(sizes) - 2 else f"h{i}"
+        gemm_out = out if out == "y" else f"g{i}"
+        nodes.append(helper.make_node("Gemm", [prev, f"w{i}", f"b{i}"], [gemm_out]))
+        if out != "y":
+            nodes.append(helper.make_node("Relu", [gemm_out], [out]))
+        prev = out
+    graph = helper.make_graph(
+        nodes, "small_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", sizes[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", sizes[-1]])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
