@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tfrt_ray.cluster.config import parse_cluster_config
 from tfrt_ray.errors import ConfigError
 
-SHIPPED = (pathlib.Path(__file__).resolve().parents[2] / "cluster_configs" / "multi_node.yaml").read_text()
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHIPPED = (ROOT / "cluster_configs" / "multi_node.yaml").read_text()
 
 
 def _parse(text: str) -> None:

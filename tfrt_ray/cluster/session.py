@@ -153,7 +153,6 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
 
 
 def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout_s) -> None:
-    import ray
 
     slots = []
     for node in _alive_nodes():
@@ -202,7 +201,6 @@ def _alive_nodes() -> list[dict]:
 
 
 def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeout_s) -> None:
-    import ray
 
     from device_actors import plugins
 
