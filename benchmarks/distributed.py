@@ -95,7 +95,8 @@ def big_transfer(repeat: int, rows: list) -> None:
             return tr.sum(y) + x  # reads every byte
 
     x = np.zeros(1, np.float32)
-    prog = tr.compile(move, (x,), strategy="place")
+    # opt_level=0: the compiler would (rightly) drop the identity and move no bytes.
+    prog = tr.compile(move, (x,), strategy="place", opt_level=0)
     assert {s.device for s in prog.plan.stages} == {"cpu:0", "cpu:1"}
     warm = 3
     for _ in range(warm):  # the object store's first pages are cold (page faults)

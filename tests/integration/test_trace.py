@@ -44,3 +44,26 @@ def test_host_program_trace_too(tmp_path):
     spans = {e["name"] for e in json.loads(path.read_text())["traceEvents"] if e.get("cat") == "op"}
     assert spans == {n.name for s in prog.plan.stages for n in s.nodes if n.inputs}
     assert any("relu" in name for name in spans)  # (fused with its neighbours at -O2)
+
+
+def test_profile_reports_busy_idle_bytes_and_ops_per_device(session_of):
+    session_of(devices=2)
+    fn, make_args = PROGRAMS["branches"]
+    args = make_args()
+    prog = tr.compile(fn, args, strategy="pipeline", micro_batches=1)
+    report = prog.profile(list(args))
+    lines = report.splitlines()
+    rows = {ln.split()[0]: ln.split() for ln in lines[2:] if ln.split()[0] in ("cpu:0", "cpu:1")}
+    assert set(rows) == {"cpu:0", "cpu:1"}
+    receiver = {dst for _, src, dst in prog.last_transfers if src not in ("input",)}
+    for device in receiver:
+        assert int(rows[device][3]) > 0  # bytes that crossed into it
+    executed = [n.name for s in prog.plan.stages for n in s.nodes if n.inputs]
+    assert all(any(name[:36] in ln for ln in lines) for name in executed)
+
+
+def test_host_program_profile(caplog):
+    x = np.ones((4, 4), np.float32)
+    prog = tr.compile(lambda x: tr.tanh(x) @ x, (x,))
+    report = prog.profile([x])
+    assert "host:0" in report and "idle" in report and "matmul" in report

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ from tfrt_ray.frontends.context import on_device
 from tfrt_ray.runtime.devices import ActorDevice, HostDevice
 
 HOST_ID = "host:0"
+log = logging.getLogger("tfrt_ray.cluster")
 
 
 @dataclass
@@ -117,6 +119,8 @@ def init(
         _stop(session)
         raise
     _session = session
+    log.info("tfrt-ray session: %d device(s) %s%s", len(session.devices), session.device_ids,
+             " on a local Ray started here" if session.started_ray else "")
     return session
 
 
@@ -294,6 +298,8 @@ def shutdown() -> None:
     global _session
     session, _session = _session, None
     if session is not None:
+        log.info("tfrt-ray shutdown: releasing %d device(s)%s", len(session.devices),
+                 " and the local Ray" if session.started_ray else "")
         _stop(session)
 
 

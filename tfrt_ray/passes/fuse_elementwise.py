@@ -26,9 +26,18 @@ from tfrt_ray.ir.types import FLOAT_DTYPES
 from tfrt_ray.passes.rewrite import Rewrite, fused_name
 
 
+# Below this many elements a fused kernel's interpretation costs more than the
+# allocations it saves (measured: a 100-op chain of 4x4 adds ran 0.57 us/op fused
+# against 0.28 us/op unfused); shapes with symbolic dims are assumed large.
+MIN_FUSE_ELEMENTS = 4096
+
+
 def _fusible(graph: Graph, n: Node) -> bool:
+    out = graph.types[n.outputs[0]] if n.outputs else None
     return (
-        n.op in PROGRAM_OPS
+        out is not None
+        and (not out.is_static or out.numel >= MIN_FUSE_ELEMENTS)
+        and n.op in PROGRAM_OPS
         and len(n.outputs) == 1
         and graph.types[n.outputs[0]].dtype in FUSED_DTYPES
         and all(graph.types[v].dtype in FLOAT_DTYPES for v in n.inputs)

@@ -9,6 +9,7 @@ target, say) are right for the slices the devices run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from tfrt_ray.frontends.tracing import Function
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.passes import optimize
 from tfrt_ray.runtime.program import Program
+
+log = logging.getLogger("tfrt_ray.compile")
 
 
 def compile(  # noqa: A001 - the public name the issue asks for
@@ -68,6 +71,7 @@ def compile(  # noqa: A001 - the public name the issue asks for
     slices = max(plan.micro_batches, len(plan.replicas) or 1)
     if slices > 1:
         plan = _plan_slices(plan, graph, split, slices, lower, spec, level)
+    log.info("compiled %s: %s", graph.name, plan)
     return Program(plan, session.devices, full_graph=graph)
 
 

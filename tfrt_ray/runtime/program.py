@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,6 +27,7 @@ from tfrt_ray.errors import CancelledError, DeviceLostError, InputError, TfrtRay
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.ir.types import TensorType
 
+log = logging.getLogger("tfrt_ray.runtime")
 _KEYS = itertools.count()
 MAX_RECOVERIES = 3  # times one step may be re-run because devices died
 
@@ -142,6 +145,7 @@ class Program:
                     self._pending.discard(step)
                 return values
             except DeviceLostError as err:
+                log.warning("step lost a device (attempt %d): %s", attempt + 1, err.message)
                 if attempt == MAX_RECOVERIES:
                     raise err.with_context(
                         hint=f"the step failed {attempt + 1} times as devices died; "
@@ -164,7 +168,10 @@ class Program:
                 for device_id in sorted(used):
                     device = self.devices[device_id]
                     if hasattr(device, "revive") and not device.alive():
+                        log.warning("device %s died; starting a new incarnation", device_id)
                         device.revive()
+                        log.info("device %s is back on node %s (incarnation %d)",
+                                 device_id, device.node_id[:12], device.incarnation)
             except DeviceLostError as err:
                 self._broken = (epoch, err)
                 raise
@@ -352,14 +359,34 @@ class Program:
         return self.plan.describe()
 
     def profile(self, inputs: Mapping[str, Any] | Sequence[Any]) -> str:
-        """Runs one profiled step; returns a table of per-op and per-device time."""
+        """Runs one profiled step; returns a table of per-device busy time, idle fraction
+        and bytes received, then per-op time (slowest first)."""
+        devices = self._devices_used()
+        for device_id in devices:
+            self.devices[device_id].take_timeline()
+        t0 = time.time()
         self.run(inputs, profile=True)
-        lines = [f"{'device':10s} {'op (node)':40s} {'seconds':>10s}"]
-        for device_id in sorted({s.device for s in self.plan.stages} | set(self.plan.replicas)):
-            stats = self.devices[device_id].stats()
-            for name, secs in sorted(stats["op_seconds"].items(), key=lambda kv: -kv[1]):
-                lines.append(f"{device_id:10s} {name:40s} {secs:10.6f}")
-        return "\n".join(lines)
+        wall = max(time.time() - t0, 1e-9)
+        timelines = {d: self.devices[d].take_timeline() for d in devices}
+        nbytes = [t.nbytes for t in self.graph.types]
+        received: dict[str, int] = {d: 0 for d in devices}
+        for v, _src, dst in self.last_transfers:
+            received[dst] = received.get(dst, 0) + nbytes[v]
+        lines = [f"step {wall * 1e3:.3f} ms on {len(devices)} device(s)",
+                 f"{'device':12s} {'busy ms':>10s} {'idle':>7s} {'bytes in':>12s}"]
+        ops = []
+        for d in devices:
+            busy = sum(end - start for _n, kind, start, end in timelines[d] if kind == "stage")
+            lines.append(f"{d:12s} {busy * 1e3:10.3f} {1 - min(busy / wall, 1):7.1%} "
+                         f"{received.get(d, 0):12d}")
+            ops += [(end - start, d, name, kind) for name, kind, start, end in timelines[d]
+                    if kind != "stage"]
+        lines.append(f"{'device':12s} {'op':16s} {'node':36s} {'ms':>10s}")
+        for secs, d, name, op in sorted(ops, reverse=True):
+            lines.append(f"{d:12s} {op:16s} {name[:36]:36s} {secs * 1e3:10.3f}")
+        report = "\n".join(lines)
+        log.debug("profile of %s:\n%s", self.graph.name, report)
+        return report
 
     def save(self, path: str, metadata: dict[str, str] | None = None) -> int:
         """Writes the program (graph, plan, weights) to one executable file; returns bytes.
