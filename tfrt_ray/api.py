@@ -15,6 +15,14 @@ from tfrt_ray.runtime.compile import compile, load
 from tfrt_ray.runtime.program import Program, Step
 
 
+def load_cluster_config(path: Any) -> Any:
+    """Reads and validates a cluster config (YAML); errors name the file, line and field.
+    ``.to_cluster_spec()`` gives the scheduler's view of it."""
+    from tfrt_ray.cluster.config import load_cluster_config as _load
+
+    return _load(path)
+
+
 def load_onnx(model: Any, *, base_dir: Any = None) -> Any:
     """Loads an ONNX model (a path, bytes or ModelProto) as a program:
     ``prog.run({"input": x}) -> dict``. ``tr.compile(prog)`` places it on devices."""
@@ -46,6 +54,7 @@ PUBLIC: dict[str, Any] = {
     "compile": compile,
     "load": load,
     "load_onnx": load_onnx,
+    "load_cluster_config": load_cluster_config,
     "device": device,
     "init": init,
     "shutdown": shutdown,

@@ -627,3 +627,10 @@ def test_from_data_validates_python_data():
         ClusterConfig.from_data({"name": "x", "nodes": [{"name": "a", "devices": []}]}, "api")
     assert info.value.message.startswith("api: nodes[0].devices: must not be empty")
     assert info.value.loc == "api"
+
+
+def test_public_load_cluster_config_gives_a_cluster_spec():
+    import tfrt_ray as tr
+
+    config = tr.load_cluster_config(CONFIGS / "multi_node.yaml")
+    assert len(config.to_cluster_spec().devices) == 10

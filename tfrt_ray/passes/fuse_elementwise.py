@@ -25,7 +25,6 @@ from tfrt_ray.ir.ops.fused import FUSED_DTYPES, NEEDS_FRESH_DST, PROGRAM_OPS
 from tfrt_ray.ir.types import FLOAT_DTYPES
 from tfrt_ray.passes.rewrite import Rewrite, fused_name
 
-
 # Below this many elements a fused kernel's interpretation costs more than the
 # allocations it saves (measured: a 100-op chain of 4x4 adds ran 0.57 us/op fused
 # against 0.28 us/op unfused); shapes with symbolic dims are assumed large.
