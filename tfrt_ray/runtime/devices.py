@@ -13,7 +13,6 @@ import numpy as np
 from device_actors import transport
 from device_actors.runtime import DeviceRuntime
 from tfrt_ray.errors import DeviceLostError, StepTimeoutError, TfrtRayError
-from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.location import user_location
 from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
@@ -219,8 +218,3 @@ def _host_value(x: Any):
     if isinstance(value, TfrtRayError):
         raise value
     return value
-
-
-def stage_payload(nodes: Sequence[Node], types: Sequence[TensorType]) -> tuple:
-    """What a device needs to compile a stage: its nodes and the types they use."""
-    return tuple(nodes), tuple(types)
