@@ -115,7 +115,7 @@ class Plan:
                     "this plan was stored without its graph's text",
                     hint="pass the graph: Plan.from_dict(data, graph=g)",
                 )
-            from tfrt_ray.ir.text import parse_graph
+            from tfrt_ray.ir.text_parse import parse_graph
 
             graph = parse_graph(text)
         by_name = {n.name: n for n in graph.nodes}

@@ -23,7 +23,8 @@ from tfrt_ray.ir import (
     verify,
 )
 from tfrt_ray.ir.ops import all_ops, get_op
-from tfrt_ray.ir.text import _Parser, format_attr, format_loc
+from tfrt_ray.ir.text import format_attr, format_loc
+from tfrt_ray.ir.text_parse import _Parser
 from tfrt_ray.ir.types import DTYPES
 
 F32 = TensorType("f32", (64, "N", "?"))

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from tfrt_ray.errors import DTypeError, IRParseError
 from tfrt_ray.ir import TensorType, dtype_token, numpy_dtype
-from tfrt_ray.ir.text import format_type, parse_type
+from tfrt_ray.ir.text import format_type
+from tfrt_ray.ir.text_parse import parse_type
 from tfrt_ray.ir.types import DTYPES, FLOAT_DTYPES, INT_DTYPES, format_dim
 
 

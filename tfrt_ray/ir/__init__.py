@@ -2,7 +2,8 @@
 
 from tfrt_ray.ir.graph import ConstTensor, Graph, GraphBuilder, Node
 from tfrt_ray.ir.location import Loc
-from tfrt_ray.ir.text import parse_graph, print_graph
+from tfrt_ray.ir.text import print_graph
+from tfrt_ray.ir.text_parse import parse_graph
 from tfrt_ray.ir.types import TensorType, dtype_token, numpy_dtype
 from tfrt_ray.ir.verifier import verify
 
