@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from device_actors.kernels.registry import kernel
-from tfrt_ray.ir.ops.onnx_nn import window_out
+from tfrt_ray.ir.ops.nn import window_out
 
 
 def _geometry(x, kernel_shape, strides, pads, dilations, ceil_mode):

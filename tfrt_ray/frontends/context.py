@@ -21,24 +21,22 @@ state = _State()
 
 
 @contextlib.contextmanager
-def tracing(tracer: Any) -> Iterator[None]:
-    saved = state.tracer
-    state.tracer = tracer
+def _swapped(field: str, value: Any) -> Iterator[None]:
+    saved = getattr(state, field)
+    setattr(state, field, value)
     state.refresh()
     try:
         yield
     finally:
-        state.tracer = saved
+        setattr(state, field, saved)
         state.refresh()
 
 
-@contextlib.contextmanager
-def on_device(device: Any) -> Iterator[None]:
-    saved = state.device
-    state.device = device
-    state.refresh()
-    try:
-        yield
-    finally:
-        state.device = saved
-        state.refresh()
+def tracing(tracer: Any):
+    """Ops in the block are recorded by ``tracer``."""
+    return _swapped("tracer", tracer)
+
+
+def on_device(device: Any):
+    """Eager ops in the block run on ``device`` (None: the in-process host)."""
+    return _swapped("device", device)

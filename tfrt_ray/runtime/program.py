@@ -78,6 +78,7 @@ class Program:
         self.input_names = self.full_graph.input_names
         self.output_names = self.full_graph.output_names
         self.input_types = tuple(self.full_graph.types[v] for v in self.full_graph.inputs)
+        self._input_pos = {v: i for i, v in enumerate(self.graph.inputs)}  # value -> position
         self.slices = max(plan.micro_batches, len(plan.replicas) or 1)
         # (value, source device or "input", destination device) of the last step's first
         # slice: what crossed a device boundary, for tests and `profile`.
@@ -283,7 +284,7 @@ class Program:
                     continue
                 # A graph input: put once per step, shared by every stage that reads it.
                 if v not in put:
-                    put[v] = device.put(arrays[graph.inputs.index(v)])
+                    put[v] = device.put(arrays[self._input_pos[v]])
                 args.append(put[v])
             outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile)
             values.update(zip(stage.outputs, outs))
@@ -294,7 +295,7 @@ class Program:
             if v in values:
                 futures.append(values[v])
             else:  # an output that is a graph input, passed straight through
-                futures.append(arrays[graph.inputs.index(v)])
+                futures.append(arrays[self._input_pos[v]])
         return futures
 
     def _slice(self, arrays: list[np.ndarray], index: int) -> list[np.ndarray]:

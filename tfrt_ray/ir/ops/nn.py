@@ -67,7 +67,7 @@ def _same_dim(a: object, b: object) -> bool:
     return not _known(a, b) or a == b
 
 
-def _window_out(size, k, stride, dil, pad_begin, pad_end, ceil_mode, what):
+def window_out(size, k, stride, dil, pad_begin, pad_end, ceil_mode, what: str = ""):
     """Output length of a sliding window along one spatial dim ("?" if not static)."""
     if not _known(size, k):
         return "?"
@@ -75,7 +75,8 @@ def _window_out(size, k, stride, dil, pad_begin, pad_end, ceil_mode, what):
     span = size + pad_begin + pad_end - eff
     if span < 0:
         raise ShapeError(
-            f"the {what} window ({eff} with dilation) is larger than the padded input "
+            f"the {what + ' ' if what else ''}window ({eff} with dilation) is larger than the "
+            f"padded input "
             f"({size} + pads {pad_begin}, {pad_end})",
             hint="use a smaller kernel or dilation, or pad the input more",
         )
@@ -146,8 +147,8 @@ def _conv2d(x, w, b=None, *, strides, pads, dilations, group) -> TensorType:
             f"bias has shape {tuple(b.shape)}, expected ({cout},) (one per output channel)",
             hint="give b shape (Cout,)",
         )
-    ho = _window_out(h, kh, strides[0], dilations[0], pads[0], pads[2], False, "conv")
-    wo = _window_out(wd, kw, strides[1], dilations[1], pads[1], pads[3], False, "conv")
+    ho = window_out(h, kh, strides[0], dilations[0], pads[0], pads[2], False, "conv")
+    wo = window_out(wd, kw, strides[1], dilations[1], pads[1], pads[3], False, "conv")
     return TensorType(dtype, (n, cout, ho, wo))
 
 
@@ -173,10 +174,10 @@ def _pool_shape(x, kernel_shape, strides, pads, dilations, ceil_mode, what) -> S
                 hint="use pads smaller than the kernel size",
             )
     n, c, h, w = x.shape
-    ho = _window_out(
+    ho = window_out(
         h, kernel_shape[0], strides[0], dilations[0], pads[0], pads[2], ceil_mode, what
     )
-    wo = _window_out(
+    wo = window_out(
         w, kernel_shape[1], strides[1], dilations[1], pads[1], pads[3], ceil_mode, what
     )
     return (n, c, ho, wo)

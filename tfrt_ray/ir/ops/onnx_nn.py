@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from tfrt_ray.errors import OpAttributeError, ShapeError
+from tfrt_ray.ir.ops.nn import window_out
 from tfrt_ray.ir.ops.spec import Attr, Cost, op, require_dtype, require_same_dtype
 from tfrt_ray.ir.types import FLOAT_DTYPES, INT_DTYPES, TensorType
 
@@ -20,24 +21,6 @@ ORDERED = FLOAT_DTYPES + INT_DTYPES
 
 def _n(d: object) -> int:
     return d if type(d) is int else 1
-
-
-def window_out(size, k, stride, dil, pad_begin, pad_end, ceil_mode) -> int | str:
-    """Output length along one spatial dim ("?" when the size is not static)."""
-    if type(size) is not int:
-        return "?"
-    eff = (k - 1) * dil + 1
-    span = size + pad_begin + pad_end - eff
-    if span < 0:
-        raise ShapeError(
-            f"the window ({eff} with dilation) is larger than the padded input "
-            f"({size} + pads {pad_begin}, {pad_end})",
-            hint="use a smaller kernel or dilation, or pad the input more",
-        )
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + pad_begin:
-        out -= 1
-    return out
 
 
 def _check(x: TensorType, n: int, kernel, strides, pads, dilations, min_pad: int = 0) -> None:
