@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from device_actors.kernels.erf import erf
 from device_actors.kernels.registry import kernel
 from tfrt_ray.ir.types import numpy_dtype
 
@@ -45,9 +46,7 @@ for _op, _fn in {
     kernel(_op)(_fn)
 
 
-@kernel("erf")
-def erf(x):
-    return special.erf(x).astype(x.dtype, copy=False)
+kernel("erf")(erf)
 
 
 @kernel("sigmoid")
@@ -71,7 +70,7 @@ def gelu(x, *, approximate):
     if approximate == "tanh":
         inner = t(np.sqrt(2.0 / np.pi)) * (x + t(0.044715) * x * x * x)
         return t(0.5) * x * (t(1.0) + np.tanh(inner))
-    return t(0.5) * x * (t(1.0) + special.erf(x * t(1.0 / np.sqrt(2.0))).astype(x.dtype))
+    return t(0.5) * x * (t(1.0) + erf(x * t(1.0 / np.sqrt(2.0))))
 
 
 @kernel("pow")

@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
+from device_actors.kernels.erf import erf_into
 from device_actors.kernels.nn import conv_nchw
 from device_actors.kernels.registry import kernel
 from tfrt_ray.ir.ops.fused import parse_program
@@ -44,7 +45,6 @@ _UFUNCS = {
     "cos": np.cos,
     "reciprocal": np.reciprocal,
     "sigmoid": special.expit,
-    "erf": special.erf,
 }
 
 
@@ -60,7 +60,7 @@ def gelu_into(x, out, approximate: str = "none"):
         np.tanh(out, out=out)
     else:
         np.multiply(x, t(_SQRT_HALF), out=out)
-        special.erf(out, out=out)
+        erf_into(out, out)
     out += t(1.0)
     out *= x
     out *= t(0.5)  # exact, so (0.5 * x) * y == (x * y) * 0.5
@@ -100,6 +100,8 @@ def _step(op: str, params: tuple[str, ...], dtype: np.dtype):
         if lo is None and hi is None:
             return lambda x, out: np.copyto(out, x)
         return lambda x, out: np.clip(x, lo, hi, out=out)
+    if op == "erf":
+        return erf_into
     ufunc = _UFUNCS[op]
     return lambda *args: ufunc(*args[:-1], out=args[-1])
 
