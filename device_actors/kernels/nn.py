@@ -53,27 +53,56 @@ def _pad(x, pad, value):
 def conv_nchw(x, w, strides, pads, dilations, group):
     """The convolution of ``x`` by ``w`` (no bias), as a new C-contiguous NCHW array.
 
-    im2col per group: (G, N*Ho*Wo, Cg*kh*kw) @ (G, Cg*kh*kw, Cout/G), one batched matmul,
-    the columns gathered with one copy of the windows and the product written into the
-    NCHW result with one more. (The GEMM keeps this orientation on purpose: its rounding
-    is what the conformance expectations were recorded with.)
+    Weights on the left, so the product is already NCHW: per group,
+    (Cout/G, Cg*kh*kw) @ (N, Cg*kh*kw, Ho*Wo), one batched matmul. A 1x1 convolution
+    without padding reads ``x`` as it is (strided 1x1s take one subsampling copy); any
+    other gathers its columns with one copy of the windows, laid out so that the copy
+    runs along the output rows.
     """
     kh, kw = w.shape[2:]
     pad, (ho, wo) = _padding(x, (kh, kw), strides, pads, dilations, False)
     n, c = x.shape[:2]
     cout, cg = w.shape[0], c // group
     k = cg * kh * kw
-    win = _windows(_pad(x, pad, 0), (kh, kw), strides, dilations, (ho, wo))
-    cols = np.empty((group, n, ho, wo, cg, kh, kw), x.dtype)
-    np.copyto(cols, win.reshape(n, group, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6))
-    wmat = w.reshape(group, cout // group, k).transpose(0, 2, 1)
-    prod = np.matmul(cols.reshape(group, n * ho * wo, k), wmat)  # (G, N*Ho*Wo, Cout/G)
-    y = np.empty((n, cout, ho, wo), prod.dtype)
-    np.copyto(
-        y.reshape(n, group, cout // group, ho, wo),
-        prod.reshape(group, n, ho, wo, cout // group).transpose(1, 0, 4, 2, 3),
-    )
-    return y
+    wmat = w.reshape(group, cout // group, k)
+    if kh == kw == 1 and not any(p for pair in pad for p in pair):
+        sh, sw = strides
+        cols = x[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+    else:
+        cols = _im2col(x, (kh, kw), strides, dilations, pad, (ho, wo))
+    cols = np.ascontiguousarray(cols).reshape(n, group, k, ho * wo)
+    y = np.matmul(wmat, cols)  # (N, G, Cout/G, Ho*Wo)
+    return y.reshape(n, cout, ho, wo)
+
+
+def _valid(out_len, offset, stride, size):
+    """The output positions [lo, hi) whose input index ``o * stride + offset`` is inside
+    ``[0, size)``."""
+    lo = min(out_len, max(0, -(offset // stride)))
+    hi = max(lo, min(out_len, (size - 1 - offset) // stride + 1))
+    return lo, hi
+
+
+def _im2col(x, kernel_shape, strides, dilations, pad, out):
+    """The columns (N, C, kh, kw, Ho, Wo) of ``x``: one strided copy per kernel offset
+    straight from ``x``, zeros where a window reaches into the padding (no padded copy
+    of ``x`` is made)."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_shape, strides, dilations, out
+    n, c, h, w = x.shape
+    padded = any(p for pair in pad for p in pair)
+    cols = (np.zeros if padded else np.empty)((n, c, kh, kw, ho, wo), x.dtype)
+    for i in range(kh):
+        oi = i * dh - pad[0][0]
+        r0, r1 = _valid(ho, oi, sh, h)
+        for j in range(kw):
+            oj = j * dw - pad[1][0]
+            c0, c1 = _valid(wo, oj, sw, w)
+            if r0 < r1 and c0 < c1:
+                cols[:, :, i, j, r0:r1, c0:c1] = x[
+                    :, :, r0 * sh + oi : (r1 - 1) * sh + oi + 1 : sh,
+                    c0 * sw + oj : (c1 - 1) * sw + oj + 1 : sw,
+                ]
+    return cols
 
 
 @kernel("conv2d")
