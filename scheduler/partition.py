@@ -6,7 +6,9 @@ stages are emitted by (level, device order). A stage only reads values from lowe
 from its own device at a lower or equal level, so every stage's inputs are graph inputs or
 outputs of earlier stages: the list is a valid schedule. A -> B -> A gives three stages.
 
-One Transfer per (value, destination device), however many stages there read it. The step
+One Transfer per (value, destination device), however many stages there read it. Small
+input-free nodes (constants) are never transferred: a stage on another device that reads one
+holds its own copy. The step
 time is predicted by simulating the stages in order: a stage starts when its device is free
 and its inputs have arrived, and costs one call overhead plus its nodes' flops / speed.
 """
@@ -19,6 +21,9 @@ from scheduler.gc_pause import without_gc
 from scheduler.placement import Placement
 from scheduler.plan import INPUT, Plan, Stage, Transfer
 from tfrt_ray.errors import PlacementError
+
+# Input-free nodes up to this size are copied into each stage that reads them.
+COPY_BYTES = 1 << 20
 
 
 @without_gc
@@ -99,50 +104,71 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
     get = buckets.get
     # Input-free nodes (constants, weights) join the stage of their first consumer on
     # their device, so no stage exists only to hand out constants; they get a level-0
-    # stage of their own only when read from another device first, or never read.
-    pending: dict[int, int] = {}  # value id -> index of its input-free producer
+    # stage of their own only when they are a graph output and no stage on their device
+    # reads them. A stage on another device that reads one gets its own copy of the node
+    # (loaded with the stage, once) instead of a transfer on every step, when it is small
+    # (under COPY_BYTES: placement's memory accounting does not see copies).
+    pending: dict[int, int] = {}  # value id -> index of its input-free producer, unsettled
+    const_of: dict[int, int] = {}  # value id -> index of its input-free producer
+    copied: set[int] = set()  # key * nv + value: an input-free node copied into stage key
+    copied_values: set[int] = set()
+    reordered: set[int] = set()  # keys of buckets that got an input-free node late
 
-    def settle(v: int, key: int, level: int) -> None:
-        j = pending.pop(v)
+    def bucket(key: int) -> tuple[list, list, list]:
         b = get(key)
         if b is None:
             b = buckets[key] = ([], [], [])
-        b[0].append(j)
+        return b
+
+    def settle(v: int, key: int, level: int) -> None:
+        j = pending.pop(v)
+        bucket(key)[0].append(j)
+        reordered.add(key)
         for w in nodes[j].outputs:
             pending.pop(w, None)
             vlev[w] = level
             vkey[w] = key
 
+    def copy_into(v: int, key: int) -> None:
+        if key * nv + v in copied:
+            return
+        j = const_of[v]
+        bucket(key)[0].append(j)
+        reordered.add(key)
+        copied.update(key * nv + w for w in nodes[j].outputs)
+        copied_values.update(nodes[j].outputs)
+
     for i, n in enumerate(nodes):
         d = node_dev[i]
         ins = n.inputs
         if not ins:
+            small = all(vbytes[v] <= COPY_BYTES for v in n.outputs)
             for v in n.outputs:
                 vdev[v] = d
                 pending[v] = i
+                if small:
+                    const_of[v] = i
             continue
         level = 0
         for v in ins:
             pd = vdev[v]
             if pd >= 0:
-                if v in pending:
-                    if pd == d:
-                        continue
-                    settle(v, pd, 0)
+                if v in pending and pd == d or v in const_of and pd != d:
+                    continue  # settled with this stage, or copied into it
                 lv = vlev[v] if pd == d else vlev[v] + 1
                 if lv > level:
                     level = lv
         key = level * nd + d
         for v in ins:
-            if v in pending:
-                settle(v, key, level)
-        b = get(key)
-        if b is None:
-            b = buckets[key] = ([], [], [])
+            if v in const_of and vdev[v] != d:
+                copy_into(v, key)
+            elif v in pending:  # its own device's stage, or (large, read elsewhere) level 0
+                settle(v, key, level) if vdev[v] == d else settle(v, vdev[v], 0)
+        b = bucket(key)
         b[0].append(i)
         for v in ins:
             pk = vkey[v]
-            if pk != key:
+            if pk != key and key * nv + v not in copied:
                 ck = key * nv + v
                 if ck not in crossing:
                     crossing.add(ck)
@@ -155,8 +181,10 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
             vdev[v] = d
             vlev[v] = level
             vkey[v] = key
+    outputs = set(graph.outputs)
     for v in list(pending):
-        if v in pending:
+        # Read only by copies on other devices: its own device needs it only as an output.
+        if v in pending and (v in outputs or v not in copied_values):
             settle(v, vdev[v], 0)
     for v in graph.outputs:
         if not is_out[v]:
@@ -171,6 +199,8 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
     getnode = nodes.__getitem__
     for sid, key in enumerate(sorted(buckets)):
         idxs, ins, outs = buckets[key]
+        if key in reordered:
+            idxs.sort()
         d = key % nd
         dst = ids[d]
         if len(outs) > 1:

@@ -125,3 +125,47 @@ def test_constants_join_their_consumers_stage_instead_of_a_stage_of_their_own():
     placement = place(graph, cluster, hints={"c0": "a", "on0": "a", "c1": "b", "on1": "b"})
     plan = partition(graph, placement, cluster)
     assert [[n.name for n in s.nodes] for s in plan.stages] == [["c0", "on0"], ["c1", "on1"]]
+
+
+def _shared_constant_graph(const_shape):
+    """One constant, read by an op on each of two devices (what CSE makes of ``x + 1.0``
+    under one device hint and ``y - 1.0`` under another)."""
+    from tfrt_ray.ir.graph import GraphBuilder
+    from tfrt_ray.ir.types import TensorType
+
+    b = GraphBuilder("shared_const")
+    x = b.add_input(TensorType("f32", const_shape))
+    (c,) = b.add_node("constant", [], attrs={"value": np.ones(const_shape, np.float32)},
+                      name="c")
+    (y,) = b.add_node("add", [x, c], name="y")
+    (z,) = b.add_node("sub", [y, c], name="z")
+    return b.build([z]), c
+
+
+def test_a_small_constant_is_copied_not_transferred():
+    g, c = _shared_constant_graph((4, 4))
+    plan = partition(g, Placement({"c": "cpu:0", "y": "cpu:0", "z": "cpu:1"}),
+                     ClusterSpec.simulated(2))
+    check_plan(plan)
+    assert [[n.name for n in s.nodes] for s in plan.stages] == [["c", "y"], ["c", "z"]]
+    assert all(t.value != c for t in plan.transfers)
+    assert plan.stages[0].outputs == (g.nodes[1].outputs[0],)  # y only, not the constant
+
+
+def test_a_constant_read_only_elsewhere_gets_no_stage_of_its_own():
+    g, c = _shared_constant_graph((4, 4))
+    plan = partition(g, Placement({"c": "cpu:2", "y": "cpu:0", "z": "cpu:1"}),
+                     ClusterSpec.simulated(3))
+    check_plan(plan)
+    assert [s.device for s in plan.stages] == ["cpu:0", "cpu:1"]
+
+
+def test_a_large_constant_is_transferred_once():
+    from scheduler.partition import COPY_BYTES
+
+    side = int((COPY_BYTES // 4) ** 0.5) + 1
+    g, c = _shared_constant_graph((side, side))
+    plan = partition(g, Placement({"c": "cpu:0", "y": "cpu:0", "z": "cpu:1"}),
+                     ClusterSpec.simulated(2))
+    check_plan(plan)
+    assert [t.value for t in plan.transfers if t.dst == "cpu:1"].count(c) == 1
