@@ -78,6 +78,8 @@ class CompiledStage:
         self.slot = slot
         self.n_inputs = len(self.input_ids)
         self.out_slots = tuple(slot[v] for v in self.output_ids)
+        self.out_types = tuple(types[v] for v in self.output_ids)
+        self._producers: dict[int, int | None] = {}
         self.kernels = [self._bind(n, device_type) for n in self.nodes]
         self.template: list = [None] * len(slot)
         self.steps: list[tuple] = []
@@ -131,14 +133,51 @@ class CompiledStage:
 
     # ---- run time -----------------------------------------------------------------
 
-    def run(self, inputs: Sequence) -> list:
-        """Runs the stage; returns the output values (an error instance where one failed)."""
+    def writes_into(self, position: int) -> bool:
+        """Whether the kernel that computes output ``position`` can write it into a
+        buffer the caller gives (`run`'s ``into``): NumPy ufuncs (elementwise ops,
+        matmul) and kernels that take ``out=``."""
+        return self.concurrent is None and self._producer_step(position) is not None
+
+    def _producer_step(self, position: int) -> int | None:
+        """The index in ``steps`` of the step that writes output ``position``, if its
+        kernel can write into a given buffer."""
+        if position in self._producers:
+            return self._producers[position]
+        target, found = self.out_slots[position], None
+        for k in range(len(self.steps) - 1, -1, -1):
+            kind, fn, a, b, c = self.steps[k]
+            if kind is MULTI and target in b:
+                break
+            if (c if kind is BINARY else b if kind in (UNARY, GENERAL) else None) == target:
+                base = fn.func if isinstance(fn, functools.partial) else fn
+                if isinstance(base, np.ufunc) or getattr(base, "takes_out", False):
+                    found = k
+                break
+        self._producers[position] = found
+        return found
+
+    def run(self, inputs: Sequence, into: dict[int, np.ndarray] | None = None) -> list:
+        """Runs the stage; returns the output values (an error instance where one failed).
+
+        ``into`` maps output positions (for which `writes_into` holds) to buffers of the
+        output's type that their kernels write into, so the result needs no copy to get
+        there (a shared-memory block, for one)."""
         if self.concurrent is not None:
             return self.concurrent.run(inputs)
+        steps = self.steps
+        if into:
+            steps = list(steps)
+            for position, buffer in into.items():
+                k = self._producer_step(position)
+                kind, fn, a, b, c = steps[k]
+                args, out = (a, b) if kind is GENERAL else ((a,), b) if kind is UNARY \
+                    else ((a, b), c)
+                steps[k] = (GENERAL, functools.partial(fn, out=buffer), args, out, None)
         env = self.template.copy()
         env[: self.n_inputs] = inputs
         try:
-            for kind, fn, a, b, c in self.steps:
+            for kind, fn, a, b, c in steps:
                 if kind is BINARY:
                     env[c] = fn(env[a], env[b])
                 elif kind is UNARY:

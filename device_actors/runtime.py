@@ -81,8 +81,9 @@ class DeviceRuntime:
         self.stages.pop(key, None)
         self.weight_bytes.pop(key, None)
 
-    def run(self, key: str, inputs: Sequence, profile: bool = False) -> list:
-        """Runs a loaded stage. Outputs hold an error value where an op failed."""
+    def run(self, key: str, inputs: Sequence, profile: bool = False, into=None) -> list:
+        """Runs a loaded stage. Outputs hold an error value where an op failed. ``into``:
+        see `CompiledStage.run` (ignored when profiling)."""
         stage = self.stages.get(key)
         if stage is None:
             raise DeviceError(
@@ -96,7 +97,7 @@ class DeviceRuntime:
             outs = stage.run_checked(inputs, timings=self.op_seconds, timeline=self.timeline)
             self.timeline.append((key, "stage", t0, time.time()))
             return outs
-        return stage.run(inputs)
+        return stage.run(inputs, into) if into else stage.run(inputs)
 
     def take_timeline(self) -> list[tuple]:
         """The profiled spans recorded since the last call (and forgets them)."""

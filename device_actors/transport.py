@@ -9,6 +9,10 @@ read-only ``pyarrow.Buffer`` that points into the store's shared memory, which
 pickled, and writing a full Arrow IPC tensor message would cost one more copy of the
 body on every send, so the header travels as plain fields beside the buffer.)
 
+Between actors on one node a large value may travel as an `ArenaTensor` instead: the path
+of a shared-memory block that the producing actor wrote (`device_actors.arena`), which the
+reader maps once and views without a copy.
+
 Errors travel as themselves: a failed op's outputs are its `TfrtRayError`.
 """
 
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tfrt_ray.errors import TfrtRayError
+from tfrt_ray.errors import DeviceError, TfrtRayError
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
 
 
@@ -34,6 +38,16 @@ class WireTensor:
     @property
     def nbytes(self) -> int:
         return self.body.size
+
+
+@dataclass(frozen=True)
+class ArenaTensor:
+    """A tensor in a shared-memory block of a device actor on this node."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    path: str
+    nbytes: int
 
 
 def encode(value):
@@ -54,4 +68,33 @@ def decode(obj):
         array = np.frombuffer(obj.body, dtype=dtype).reshape(obj.shape)
         array.flags.writeable = False
         return array
+    if type(obj) is ArenaTensor:
+        from device_actors import arena
+
+        try:
+            raw = arena.view(obj.path, obj.nbytes)
+        except OSError as exc:
+            raise DeviceError(
+                f"cannot map the shared-memory block {obj.path}: {exc}",
+                hint="its producer was restarted or the session shut down; run the step again",
+            ) from None
+        return arena.as_tensor(raw, numpy_dtype(obj.dtype), obj.shape)
     return obj
+
+
+def encode_shared(value, shared, tag):
+    """``value`` as an `ArenaTensor` in ``shared`` (a `device_actors.arena.Arena`), or as a
+    WireTensor when it is small, not a NumPy array, or the arena is full."""
+    if type(value) is not np.ndarray or value.nbytes < shared.min_bytes:
+        return encode(value)
+    block = shared.owner(value)
+    if block is None:
+        block = shared.alloc(value.nbytes, tag)
+        if block is None:
+            return encode(value)
+        from device_actors.arena import as_tensor
+
+        np.copyto(as_tensor(block.array, value.dtype, value.shape), value)
+        shared.copied += 1
+    shared.sent += 1
+    return ArenaTensor(dtype_token(value.dtype), value.shape, block.path, block.nbytes)

@@ -55,8 +55,11 @@ def sigmoid(x):
 
 
 @kernel("relu")
-def relu(x):
-    return np.maximum(x, np.zeros((), x.dtype))
+def relu(x, out=None):
+    return np.maximum(x, np.zeros((), x.dtype), out=out)
+
+
+relu.takes_out = True  # see CompiledStage.run's ``into``
 
 
 @kernel("leaky_relu")

@@ -122,11 +122,13 @@ def _compile(program: str, dtype: str):
 
 
 @kernel("fused_elementwise")
-def fused_elementwise(*xs, program, dtype):
+def fused_elementwise(*xs, program, dtype, out=None):
     steps, n_buffers, result, dt = _compile(program, dtype)
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
     regs = list(xs)
     regs += [np.empty(shape, dt) for _ in range(n_buffers)]
+    if out is not None and result >= len(xs) and out.shape == shape and out.dtype == dt:
+        regs[result] = out  # the result register is ``out`` (scratch before that: fine)
     for fn, srcs, dst in steps:
         if len(srcs) == 1:
             fn(regs[srcs[0]], regs[dst])
@@ -135,14 +137,20 @@ def fused_elementwise(*xs, program, dtype):
     return regs[result]
 
 
+fused_elementwise.takes_out = True  # see CompiledStage.run's ``into``
+
+
 @kernel("fused_matmul")
-def fused_matmul(a, b, bias=None, *, activation):
-    y = np.matmul(a, b)
+def fused_matmul(a, b, bias=None, *, activation, out=None):
+    y = np.matmul(a, b, out=out)
     if not isinstance(y, np.ndarray):  # a vector-vector product is a numpy scalar
         y = np.asarray(y).copy()
     if bias is not None:
         np.add(y, bias, out=y)
     return activate(y, activation)
+
+
+fused_matmul.takes_out = True
 
 
 @kernel("fused_conv2d")

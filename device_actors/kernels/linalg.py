@@ -8,9 +8,12 @@ from device_actors.kernels.registry import kernel
 
 
 @kernel("matmul")
-def matmul(a, b):
+def matmul(a, b, out=None):
     # asarray: a vector-vector product comes back from numpy as a scalar.
-    return np.asarray(np.matmul(a, b))
+    return np.asarray(np.matmul(a, b, out=out))
+
+
+matmul.takes_out = True  # the executor may hand it the buffer to write (CompiledStage.run)
 
 
 @kernel("gemm")

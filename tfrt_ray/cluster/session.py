@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,9 @@ class Session:
     specs: list[DeviceSpec] = field(default_factory=list)
     started_ray: bool = False
     temp_dir: str | None = None
+    # Where device actors keep their shared-memory blocks (one directory per session,
+    # on each node's /dev/shm); None: no arena.
+    arena_dir: str | None = None
 
     def cluster_spec(self) -> ClusterSpec:
         return ClusterSpec(tuple(self.specs))
@@ -51,6 +56,7 @@ class Session:
 
 _host = HostDevice(HOST_ID, cores=os.cpu_count() or 1)
 _session: Session | None = None
+_arena: tuple[str | None, int] = (None, 0)  # (directory, bytes) new device actors get
 
 
 def host_session() -> Session:
@@ -74,6 +80,7 @@ def init(
     object_store_memory: int | None = None,
     recovery_timeout_s: float = 60.0,
     device_types: Sequence[str] = (),
+    shared_memory_bytes: int = 2 << 30,
 ) -> Session:
     """Starts or joins the devices this process runs on. See the module docstring.
 
@@ -88,6 +95,9 @@ def init(
             that need it fail with DeviceLostError.
         device_types: plugin device types (``"ort"``, ``"gpu"``, an installed plugin's)
             to make device actors for too: one per device each finds on each node.
+        shared_memory_bytes: per device actor, the most bytes of step outputs it keeps in
+            shared memory for readers on its node (`device_actors.arena`); beyond that,
+            values take Ray's object store. 0 turns the arena off.
     """
     global _session
     if _session is not None:
@@ -99,6 +109,11 @@ def init(
     import ray
 
     session = Session()
+    if shared_memory_bytes > 0:
+        session.arena_dir = os.path.join(
+            "/dev/shm", f"tfrt-ray-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    global _arena
+    _arena = (session.arena_dir, shared_memory_bytes)
     if not ray.is_initialized():
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
         _start_or_join(session, address, devices, cores_per_device, object_store_memory)
@@ -270,7 +285,7 @@ def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
         runtime_env={"env_vars": actor_env(cores)},
         max_restarts=0,  # the runtime replaces dead devices itself (and reloads them)
         **options,
-    ).remote(device_id, device_type, cores, mem_limit)
+    ).remote(device_id, device_type, cores, mem_limit, *_arena)
 
 
 def _spawn(device_id, cores, mem_limit, node_id, soft: bool, timeout: float,
@@ -308,10 +323,15 @@ def _stop(session: Session) -> None:
 
     if not ray.is_initialized():
         return
-    for handle in session.devices.values():
-        if isinstance(handle, ActorDevice):
-            with contextlib.suppress(Exception):
-                ray.kill(handle.actor)
+    actors = [h.actor for h in session.devices.values() if isinstance(h, ActorDevice)]
+    with contextlib.suppress(Exception):  # each removes its shared-memory files
+        closing = [a.close_shared.remote() for a in actors]
+        ray.wait(closing, num_returns=len(closing), timeout=10)
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
+    if session.arena_dir:  # and what dead incarnations left on this node
+        shutil.rmtree(session.arena_dir, ignore_errors=True)
     if session.started_ray:
         ray.shutdown()
 

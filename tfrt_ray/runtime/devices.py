@@ -5,6 +5,7 @@ one future per stage output for each call, so `Program` runs either the same way
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,8 +37,15 @@ class HostDevice:
     def put(self, array: np.ndarray) -> Any:
         return array
 
-    def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False) -> list:
+    def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False,
+             shared: tuple | None = None) -> list:
         return self.runtime.run(key, list(args), profile=profile)
+
+    def release_later(self, tag: int) -> None:
+        pass  # in-process values are plain arrays: nothing to release
+
+    def flush_released(self) -> None:
+        pass
 
     def unload(self, key: str) -> None:
         self.runtime.unload(key)
@@ -109,7 +117,9 @@ class ActorDevice:
         self.loaded: dict[str, tuple] = {}
         self._respawn = respawn  # (device_id, preferred node id) -> (actor, node id)
         self._loads: list = []
-        self._methods: dict[tuple[bool, int], Any] = {}
+        self._methods: dict[tuple[Any, int], Any] = {}
+        self._released: list[int] = []  # step tags whose arena blocks may be reused
+        self._release_lock = threading.Lock()
 
     def load(self, key: str, nodes, types, inputs, outputs) -> None:
         self.loaded[key] = (nodes, types, inputs, outputs)
@@ -131,15 +141,38 @@ class ActorDevice:
 
         return ray.put(wire)
 
-    def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False) -> list:
-        method = self._methods.get((profile, n_outputs))
+    def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False,
+             shared: tuple | None = None) -> list:
+        """Runs a loaded stage; one future per output. With ``shared = (step tag, output
+        positions)`` the outputs at those positions go through the actor's shared-memory
+        arena (for readers on its node), and the blocks of released steps are freed first.
+        """
+        kind = "shared" if shared is not None else profile
+        method = self._methods.get((kind, n_outputs))
         if method is None:
-            base = self.actor.run_profiled if profile else self.actor.run
+            base = (self.actor.run_shared if shared is not None
+                    else self.actor.run_profiled if profile else self.actor.run)
             # One output: the plain method (Ray's options wrapper costs ~50 us a call).
             method = base if n_outputs == 1 else base.options(num_returns=n_outputs)
-            self._methods[(profile, n_outputs)] = method
-        refs = method.remote(key, *args)
+            self._methods[(kind, n_outputs)] = method
+        if shared is None:
+            refs = method.remote(key, *args)
+        else:
+            with self._release_lock:
+                released, self._released = tuple(self._released), []
+            refs = method.remote(key, (shared[0], shared[1], released, profile), *args)
         return [refs] if n_outputs == 1 else list(refs)
+
+    def release_later(self, tag: int) -> None:
+        """Frees the step's arena blocks with the next call (the step was fully read)."""
+        with self._release_lock:
+            self._released.append(tag)
+
+    def flush_released(self) -> None:
+        with self._release_lock:
+            released, self._released = tuple(self._released), []
+        if released:
+            self.actor.release_shared.remote(released)
 
     def unload(self, key: str) -> None:
         self.loaded.pop(key, None)

@@ -29,6 +29,7 @@ from tfrt_ray.ir.types import TensorType
 
 log = logging.getLogger("tfrt_ray.runtime")
 _KEYS = itertools.count()
+_TAGS = itertools.count()
 MAX_RECOVERIES = 3  # times one step may be re-run because devices died
 
 
@@ -36,11 +37,13 @@ class Step:
     """The futures of one submitted step. It keeps its inputs, so the program can run it
     again if a device dies before its results are read."""
 
-    def __init__(self, program: Program, arrays: list, parts: list[list[Any]], epoch: int) -> None:
+    def __init__(self, program: Program, arrays: list, parts: list[list[Any]], epoch: int,
+                 tag: int | None = None) -> None:
         self.program = program
         self.arrays = arrays
         self.parts = parts  # per slice: one future (value or ObjectRef) per graph output
         self.epoch = epoch
+        self.tag = tag  # names the step's shared-memory blocks on its devices (or None)
         self.cancelled = False
 
     def result(self, timeout: float | None = None) -> list[np.ndarray]:
@@ -90,6 +93,9 @@ class Program:
         self._pending_lock = threading.Lock()
         self._pending: weakref.WeakSet[Step] = weakref.WeakSet()
         self._load()
+        self._shared_epoch = -1
+        self._shared_at: list[dict[int, tuple[int, ...]]] = []
+        self._update_shared()
 
     # ---- loading ------------------------------------------------------------------
 
@@ -118,19 +124,68 @@ class Program:
     def _stage_key(self, stage) -> str:
         return f"{self.key}/{stage.id}"
 
+    def _update_shared(self) -> None:
+        """Per slice, stage id -> the positions of the outputs that go through the
+        producer's shared-memory arena: large values that are not results and whose
+        every reader is on the producer's node (recomputed when devices were replaced,
+        as a new incarnation may live on another node)."""
+        from device_actors.arena import MIN_BYTES
+
+        if self._shared_epoch == self.epoch:
+            return
+        types, results = self.graph.types, set(self.graph.outputs)
+        shared_at = []
+        for run in self._stage_runs():
+            node = {d: getattr(self.devices[d], "node_id", None) for d, _ in run}
+            readers: dict[int, set[str]] = {}
+            for d, stage in run:
+                for v in stage.inputs:
+                    readers.setdefault(v, set()).add(d)
+            per_stage = {}
+            for d, stage in run:
+                positions = tuple(
+                    i for i, v in enumerate(stage.outputs)
+                    if node[d] is not None and v not in results and v in readers
+                    and types[v].nbytes >= MIN_BYTES
+                    and all(node[r] == node[d] for r in readers[v])
+                )
+                if positions:
+                    per_stage[stage.id] = positions
+            shared_at.append(per_stage)
+        self._shared_at = shared_at if any(shared_at) else []
+        self._shared_epoch = self.epoch
+
+    def _shared_devices(self) -> set[str]:
+        return {d for run, per_stage in zip(self._stage_runs(), self._shared_at)
+                for d, stage in run if stage.id in per_stage}
+
+    def _release(self, steps: Sequence[Step]) -> None:
+        """The steps were read in full, so every stage of them has returned: their
+        shared-memory blocks may be reused (freed with each device's next call)."""
+        tags = [s.tag for s in steps if s.tag is not None]
+        if tags:
+            for device_id in self._shared_devices():
+                for tag in tags:
+                    self.devices[device_id].release_later(tag)
+
     # ---- running ------------------------------------------------------------------
 
     def submit(self, inputs: Mapping[str, Any] | Sequence[Any], profile: bool = False) -> Step:
         """Submits one step; returns at once with its futures."""
         arrays = self.bind_inputs(inputs)
-        step = Step(self, arrays, self._submit_parts(arrays, profile), self.epoch)
+        tag = next(_TAGS) if self._shared_at else None
+        step = Step(self, arrays, self._submit_parts(arrays, profile, tag), self.epoch, tag)
         with self._pending_lock:
             self._pending.add(step)
         return step
 
-    def _submit_parts(self, arrays: list, profile: bool = False) -> list[list[Any]]:
+    def _submit_parts(self, arrays: list, profile: bool = False,
+                      tag: int | None = None) -> list[list[Any]]:
+        self._update_shared()
+        shared_at = self._shared_at if tag is not None else []
         return [
-            self._submit_slice(run, self._slice(arrays, i), profile)
+            self._submit_slice(run, self._slice(arrays, i), profile,
+                               shared_at[i] if shared_at else {}, tag)
             for i, run in enumerate(self._stage_runs())
         ]
 
@@ -144,6 +199,7 @@ class Program:
                 values = self._fetch(step.parts, timeout)
                 with self._pending_lock:
                     self._pending.discard(step)
+                self._release([step])
                 return values
             except DeviceLostError as err:
                 log.warning("step lost a device (attempt %d): %s", attempt + 1, err.message)
@@ -153,7 +209,11 @@ class Program:
                         "check the cluster's health"
                     ) from None
                 self._recover(step.epoch)
-                step.parts = self._submit_parts(step.arrays)
+                if step.tag is not None and not self._shared_at:
+                    step.tag = None
+                elif step.tag is None and self._shared_at:
+                    step.tag = next(_TAGS)
+                step.parts = self._submit_parts(step.arrays, tag=step.tag)
                 step.epoch = self.epoch
         raise AssertionError("unreachable")
 
@@ -264,9 +324,11 @@ class Program:
         with self._pending_lock:
             for step in steps:
                 self._pending.discard(step)
+        self._release(steps)
         return out
 
-    def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool) -> list[Any]:
+    def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool,
+                      shared_at: dict[int, tuple[int, ...]], tag: int | None) -> list[Any]:
         values: dict[int, Any] = {}
         producer: dict[int, str] = {}
         moved: dict[tuple[int, str], str] = {}
@@ -286,7 +348,9 @@ class Program:
                 if v not in put:
                     put[v] = device.put(arrays[self._input_pos[v]])
                 args.append(put[v])
-            outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile)
+            positions = shared_at.get(stage.id)
+            outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile,
+                               (tag, positions) if positions else None)
             values.update(zip(stage.outputs, outs))
             producer.update((v, device_id) for v in stage.outputs)
         self.last_transfers = [(v, src, dst) for (v, dst), src in moved.items()]
@@ -402,10 +466,13 @@ class Program:
                                 metadata=meta)
 
     def close(self) -> None:
-        """Unloads the program's stages from its devices."""
+        """Unloads the program's stages from its devices (and frees the shared-memory
+        blocks of the steps that were read)."""
         for run in self._stage_runs():
             for device_id, stage in run:
                 self.devices[device_id].unload(self._stage_key(stage))
+        for device_id in self._shared_devices():
+            self.devices[device_id].flush_released()
 
 
 def _cancelled() -> CancelledError:

@@ -1,0 +1,132 @@
+"""Large values between device actors on one node go through the producer's shared-memory
+arena: same results, no copy for resident tensors, blocks reused only after their step
+was read, Ray's path across nodes and when the arena is full, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import tfrt_ray as tr
+
+pytestmark = pytest.mark.integration
+
+ROWS, COLS = 1024, 512  # a 2 MiB intermediate: above the arena's 1 MiB threshold
+
+
+def _weights():
+    return np.random.default_rng(7).standard_normal((COLS, COLS)).astype(np.float32)
+
+
+def _program(w):
+    def two_devices(x):
+        with tr.device("cpu:0"):
+            y = tr.relu(tr.matmul(x, w))
+        with tr.device("cpu:1"):
+            return tr.sum(y * y, axes=(1,))
+
+    return two_devices
+
+
+def _want(x, w):
+    y = np.maximum(x @ w, 0)
+    return (y * y).sum(axis=1)
+
+
+def _inputs(n):
+    rng = np.random.default_rng(11)
+    return [rng.standard_normal((ROWS, COLS)).astype(np.float32) for _ in range(n)]
+
+
+def _stats(session, device_id):
+    return session.devices[device_id].stats()
+
+
+def test_steps_in_flight_get_their_own_blocks_and_correct_results(session_of):
+    session = session_of(devices=2, devices_per_node=2)
+    assert session.devices["cpu:0"].node_id == session.devices["cpu:1"].node_id
+    w = _weights()
+    xs = _inputs(12)
+    prog = tr.compile(_program(tr.tensor(w)), (xs[0],), strategy="place")
+    for _ in range(2):  # the second burst reuses the first one's blocks
+        results = prog.gather([prog.submit([x]) for x in xs])
+        for x, (got,) in zip(xs, results):
+            np.testing.assert_allclose(got, _want(x, w), rtol=1e-3)
+    stats = _stats(session, "cpu:0")
+    assert stats["arena_sent"] == 2 * len(xs)
+    assert stats["arena_copied"] == 0  # relu wrote each value straight into its block
+    assert stats["arena_blocks"] <= len(xs) + 1
+    assert _stats(session, "cpu:1").get("arena_sent", 0) == 0  # its output is a result
+
+
+def test_a_resident_tensor_is_sent_without_copies(session_of):
+    session = session_of(devices=2, devices_per_node=2)
+    big = np.arange(ROWS * COLS, dtype=np.float32)
+    resident = tr.tensor(big)
+
+    def hand_out(x):
+        with tr.device("cpu:0"):
+            y = tr.identity(resident)
+        with tr.device("cpu:1"):
+            return tr.sum(y) + x
+
+    x = np.zeros(1, np.float32)
+    prog = tr.compile(hand_out, (x,), strategy="place", opt_level=0)
+    for _ in range(5):
+        np.testing.assert_allclose(prog.run([x])[0], big.sum(dtype=np.float64), rtol=1e-6)
+    stats = _stats(session, "cpu:0")
+    assert stats["arena_sent"] == 5 and stats["arena_copied"] == 0
+    assert stats["arena_bytes_resident"] == big.nbytes
+
+
+def test_across_nodes_values_take_rays_object_store(session_of):
+    session = session_of(devices=2, devices_per_node=1)
+    assert session.devices["cpu:0"].node_id != session.devices["cpu:1"].node_id
+    w = _weights()
+    (x,) = _inputs(1)
+    prog = tr.compile(_program(tr.tensor(w)), (x,), strategy="place")
+    np.testing.assert_allclose(prog.run([x])[0], _want(x, w), rtol=1e-3)
+    assert _stats(session, "cpu:0").get("arena_sent", 0) == 0
+
+
+def test_a_full_arena_falls_back_without_losing_a_result(session_of):
+    session = session_of(devices=2, devices_per_node=2, shared_memory_bytes=4 << 20)
+    w = _weights()
+    xs = _inputs(6)
+    prog = tr.compile(_program(tr.tensor(w)), (xs[0],), strategy="place")
+    results = prog.gather([prog.submit([x]) for x in xs])
+    for x, (got,) in zip(xs, results):
+        np.testing.assert_allclose(got, _want(x, w), rtol=1e-3)
+    stats = _stats(session, "cpu:0")
+    assert stats["arena_sent"] == 2  # two 2 MiB blocks fit; the rest went through Ray
+    assert stats["arena_bytes_held"] <= 4 << 20
+
+
+def test_killing_the_producer_mid_stream_loses_no_step(session_of):
+    session = session_of(devices=2, devices_per_node=2, recovery_timeout_s=30)
+    w = _weights()
+    xs = _inputs(8)
+    prog = tr.compile(_program(tr.tensor(w)), (xs[0],), strategy="place")
+    prog.run([xs[0]])
+    steps = []
+    for i, x in enumerate(xs):
+        steps.append(prog.submit([x]))
+        if i == 3:
+            os.kill(_stats(session, "cpu:0")["pid"], signal.SIGKILL)
+    for x, step in zip(xs, steps):
+        np.testing.assert_allclose(step.result(timeout=120)[0], _want(x, w), rtol=1e-3)
+    assert prog.recoveries >= 1
+
+
+def test_shutdown_removes_the_sessions_shared_memory(session_of):
+    session = session_of(devices=2, devices_per_node=2)
+    w = _weights()
+    (x,) = _inputs(1)
+    prog = tr.compile(_program(tr.tensor(w)), (x,), strategy="place")
+    prog.run([x])
+    assert os.listdir(session.arena_dir)
+    tr.shutdown()
+    assert not os.path.exists(session.arena_dir)
