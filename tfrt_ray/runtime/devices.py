@@ -41,6 +41,12 @@ class HostDevice:
              shared: tuple | None = None) -> list:
         return self.runtime.run(key, list(args), profile=profile)
 
+    def call_many(self, key: str, flat_args: Sequence, k: int, n_outputs: int) -> list:
+        """The stage run for ``k`` steps whose inputs follow each other in ``flat_args``;
+        per step, its outputs."""
+        n = len(flat_args) // k
+        return [self.runtime.run(key, list(flat_args[i * n : (i + 1) * n])) for i in range(k)]
+
     def release_later(self, tag: int) -> None:
         pass  # in-process values are plain arrays: nothing to release
 
@@ -162,6 +168,19 @@ class ActorDevice:
                 released, self._released = tuple(self._released), []
             refs = method.remote(key, (shared[0], shared[1], released, profile), *args)
         return [refs] if n_outputs == 1 else list(refs)
+
+    def call_many(self, key: str, flat_args: Sequence, k: int, n_outputs: int) -> list:
+        """One actor call running the stage for ``k`` steps (their inputs follow each
+        other in ``flat_args``); per step, one future per output."""
+        n = k * n_outputs
+        method = self._methods.get(("many", n))
+        if method is None:
+            base = self.actor.run_many
+            method = base if n == 1 else base.options(num_returns=n)
+            self._methods[("many", n)] = method
+        refs = method.remote(key, k, *flat_args)
+        refs = [refs] if n == 1 else list(refs)
+        return [refs[i * n_outputs : (i + 1) * n_outputs] for i in range(k)]
 
     def release_later(self, tag: int) -> None:
         """Frees the step's arena blocks with the next call (the step was fully read)."""

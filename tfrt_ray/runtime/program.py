@@ -179,6 +179,56 @@ class Program:
             self._pending.add(step)
         return step
 
+    def submit_many(self, inputs: Sequence[Mapping[str, Any] | Sequence[Any]],
+                    pack: int = 8) -> list[Step]:
+        """Submits many steps at once; returns their `Step`s, in order.
+
+        Up to ``pack`` consecutive steps share one call per stage: the device runs the
+        stage once per step inside that call, so Ray's per-call cost is paid once per
+        pack, not once per step. Each step still has its own results and errors, and is
+        re-run on its own if a device dies. A pack finishes as a whole, so a later stage
+        starts on a pack when the earlier stage has run all of it: keep ``pack`` small
+        for steps that take long. Plans with micro-batches, replicas or shared-memory
+        transfers submit step by step, as `submit` does.
+        """
+        arrays = [self.bind_inputs(x) for x in inputs]
+        if pack <= 1 or self.slices > 1 or self._shared_at:
+            steps = [Step(self, a, self._submit_parts(a), self.epoch) for a in arrays]
+        else:
+            steps = []
+            for lo in range(0, len(arrays), pack):
+                chunk = arrays[lo : lo + pack]
+                for a, futures in zip(chunk, self._submit_packed(chunk)):
+                    steps.append(Step(self, a, [futures], self.epoch))
+        with self._pending_lock:
+            self._pending.update(steps)
+        return steps
+
+    def _submit_packed(self, chunk: list[list[np.ndarray]]) -> list[list[Any]]:
+        """`_submit_slice` for several steps, one call per stage for all of them."""
+        k = len(chunk)
+        values: list[dict[int, Any]] = [{} for _ in range(k)]
+        put: list[dict[int, Any]] = [{} for _ in range(k)]
+        for device_id, stage in self._stage_runs()[0]:
+            device = self.devices[device_id]
+            flat = []
+            for i in range(k):
+                for v in stage.inputs:
+                    if v in values[i]:
+                        flat.append(values[i][v])
+                        continue
+                    if v not in put[i]:
+                        put[i][v] = device.put(chunk[i][self._input_pos[v]])
+                    flat.append(put[i][v])
+            outs = device.call_many(self._stage_key(stage), flat, k, len(stage.outputs))
+            for i in range(k):
+                values[i].update(zip(stage.outputs, outs[i]))
+        return [
+            [values[i][v] if v in values[i] else chunk[i][self._input_pos[v]]
+             for v in self.graph.outputs]
+            for i in range(k)
+        ]
+
     def _submit_parts(self, arrays: list, profile: bool = False,
                       tag: int | None = None) -> list[list[Any]]:
         self._update_shared()
