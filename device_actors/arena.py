@@ -77,9 +77,10 @@ class Arena:
     # ---- producer side ------------------------------------------------------------
 
     def owner(self, array: np.ndarray) -> Block | None:
-        """The block ``array`` is exactly (same start and size), if any."""
+        """The block ``array`` is exactly (same start and size, C order), if any: a
+        transposed or strided view of a block is not the block."""
         block = self._by_address.get(array.__array_interface__["data"][0])
-        if block is not None and block.nbytes == array.nbytes:
+        if block is not None and block.nbytes == array.nbytes and array.flags.c_contiguous:
             return block
         return None
 

@@ -130,3 +130,26 @@ def test_shutdown_removes_the_sessions_shared_memory(session_of):
     assert os.listdir(session.arena_dir)
     tr.shutdown()
     assert not os.path.exists(session.arena_dir)
+
+
+def test_steps_that_fail_still_give_back_their_blocks(session_of):
+    session = session_of(devices=2, devices_per_node=2)
+    w = tr.tensor(_weights())
+
+    def with_a_failing_output(x, e):
+        with tr.device("cpu:0"):
+            y = tr.relu(tr.matmul(x, w))
+        with tr.device("cpu:1"):
+            return tr.sum(y, axes=(1,)), tr.pow(e, e)  # pow fails for negative e
+
+    xs = _inputs(4)
+    good, bad = np.array([2], np.int64), np.array([-1], np.int64)
+    prog = tr.compile(with_a_failing_output, (xs[0], good), strategy="place")
+    for _ in range(3):
+        steps = [prog.submit([x, bad if i == 1 else good]) for i, x in enumerate(xs)]
+        with pytest.raises(tr.errors.OpExecutionError):
+            prog.gather(steps)
+    prog.run([xs[0], good])
+    stats = _stats(session, "cpu:0")
+    assert stats["arena_sent"] == 3 * len(xs) + 1
+    assert stats["arena_blocks"] <= len(xs) + 1  # the failed bursts' blocks were reused

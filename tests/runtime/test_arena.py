@@ -72,6 +72,13 @@ def test_a_resident_tensor_is_sent_without_a_copy(shm):
     assert shm.used == 0  # resident blocks are not step blocks
 
 
+def test_a_transposed_view_of_a_block_is_copied_not_sent_as_the_block(shm):
+    resident = shm.adopt(big(6).reshape(512, 512))
+    wire = transport.encode_shared(resident.T, shm, tag=1)
+    np.testing.assert_array_equal(transport.decode(wire), big(6).reshape(512, 512).T)
+    assert shm.stats()["arena_copied"] == 1
+
+
 def test_close_removes_every_file_and_the_directory(shm):
     wire = transport.encode_shared(big(5), shm, tag=1)
     view = transport.decode(wire)

@@ -363,6 +363,11 @@ class Program:
         refs = [f for part in flat for f in part if _is_ref(f)]
         got = iter(fetch_values(refs, timeout)) if refs else iter(())
         resolved = [[next(got) if _is_ref(f) else f for f in part] for part in flat]
+        # Every step was read in full (error values included): its stages have returned.
+        with self._pending_lock:
+            for step in steps:
+                self._pending.discard(step)
+        self._release(steps)
         out, i = [], 0
         for n in counts:
             values = self._combine(resolved[i : i + n])
@@ -371,10 +376,6 @@ class Program:
                 if isinstance(v, TfrtRayError):
                     raise v
             out.append(values)
-        with self._pending_lock:
-            for step in steps:
-                self._pending.discard(step)
-        self._release(steps)
         return out
 
     def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool,
