@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import ray
 
 from device_actors import transport
-from device_actors.arena import Arena, as_tensor
+from device_actors.arena import Arena, adopt_resident, blocks_to_write
 from device_actors.runtime import DeviceRuntime
-from tfrt_ray.ir.types import numpy_dtype
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -90,48 +88,17 @@ class DeviceActor:
         arena = self.arena
         if arena is not None and released:
             arena.release(released)
-        into = (self._blocks_to_write(key, positions, tag)
+        stage = self.runtime.stages.get(key)
+        into = (blocks_to_write(arena, stage, positions, tag)
                 if arena is not None and not profile else None)
         outs = self.runtime.run(key, [transport.decode(x) for x in wire_inputs], profile, into)
         shared_at = positions if arena is not None else ()
         encoded = [
-            transport.encode_shared(self._resident(key, v), arena, tag) if i in shared_at
-            else transport.encode(v)
+            transport.encode_shared(adopt_resident(arena, stage, v), arena, tag)
+            if i in shared_at else transport.encode(v)
             for i, v in enumerate(outs)
         ]
         return encoded[0] if len(encoded) == 1 else tuple(encoded)
-
-    def _blocks_to_write(self, key: str, positions, tag) -> dict:
-        """Arena blocks for the outputs whose kernels can write straight into them, so
-        the value is produced in shared memory and sent without a copy."""
-        stage = self.runtime.stages.get(key)
-        into = {}
-        if stage is None or not hasattr(stage, "writes_into"):
-            return into
-        for i in positions:
-            t = stage.out_types[i]
-            if t.nbytes >= self.arena.min_bytes and stage.writes_into(i):
-                block = self.arena.alloc(t.nbytes, tag)
-                if block is None:
-                    break
-                into[i] = as_tensor(block.array, numpy_dtype(t.dtype), t.shape)
-        return into
-
-    def _resident(self, key: str, value):
-        """``value``, moved into a resident arena block first if it is one of the stage's
-        own tensors (a weight it hands out): every later step then sends it without a copy."""
-        arena = self.arena
-        if type(value) is not np.ndarray or value.nbytes < arena.min_bytes \
-                or arena.owner(value) is not None:
-            return value
-        stage = self.runtime.stages.get(key)
-        if stage is None or not any(v is value for v in stage.template):
-            return value
-        shared = arena.adopt(value)
-        if shared is None:
-            return value
-        stage.template = [shared if v is value else v for v in stage.template]
-        return shared
 
     def release_shared(self, tags) -> None:
         if self.arena is not None:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfrt_ray.ir.types import numpy_dtype
+
 # Values below this size take Ray's path: for them a copy is cheaper than a block.
 MIN_BYTES = 1 << 20
 SHM_ROOT = "/dev/shm"
@@ -166,6 +168,41 @@ class Arena:
 
 def as_tensor(raw: np.ndarray, dtype, shape) -> np.ndarray:
     return raw.view(np.dtype(dtype)).reshape(shape)
+
+
+# ---- a stage's outputs in the arena ---------------------------------------------------
+
+
+def blocks_to_write(arena: Arena, stage, positions, tag) -> dict[int, np.ndarray]:
+    """Blocks (as tensors of the output's type) for the outputs of ``stage`` at
+    ``positions`` whose kernels can write straight into them (`CompiledStage.writes_into`):
+    the value is produced in shared memory and sent without a copy."""
+    into: dict[int, np.ndarray] = {}
+    if stage is None or not hasattr(stage, "writes_into"):
+        return into  # not loaded, or a plugin's stage
+    for i in positions:
+        t = stage.out_types[i]
+        if t.nbytes >= arena.min_bytes and stage.writes_into(i):
+            block = arena.alloc(t.nbytes, tag)
+            if block is None:
+                break
+            into[i] = as_tensor(block.array, numpy_dtype(t.dtype), t.shape)
+    return into
+
+
+def adopt_resident(arena: Arena, stage, value):
+    """``value``, moved into a resident block first if it is one of ``stage``'s own
+    tensors (a weight it hands out), so every later step sends it without a copy."""
+    if type(value) is not np.ndarray or value.nbytes < arena.min_bytes \
+            or arena.owner(value) is not None:
+        return value
+    if stage is None or not any(v is value for v in stage.template):
+        return value
+    shared = arena.adopt(value)
+    if shared is None:
+        return value
+    stage.template = [shared if v is value else v for v in stage.template]
+    return shared
 
 
 # ---- reader side ------------------------------------------------------------------

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from device_actors import arena
 from tfrt_ray.errors import DeviceError, TfrtRayError
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
 
@@ -69,8 +70,6 @@ def decode(obj):
         array.flags.writeable = False
         return array
     if type(obj) is ArenaTensor:
-        from device_actors import arena
-
         try:
             raw = arena.view(obj.path, obj.nbytes)
         except OSError as exc:
@@ -82,9 +81,9 @@ def decode(obj):
     return obj
 
 
-def encode_shared(value, shared, tag):
-    """``value`` as an `ArenaTensor` in ``shared`` (a `device_actors.arena.Arena`), or as a
-    WireTensor when it is small, not a NumPy array, or the arena is full."""
+def encode_shared(value, shared: arena.Arena, tag):
+    """``value`` as an `ArenaTensor` in the ``shared`` arena, or as a WireTensor when it
+    is small, not a NumPy array, or the arena is full."""
     if type(value) is not np.ndarray or value.nbytes < shared.min_bytes:
         return encode(value)
     block = shared.owner(value)
@@ -92,9 +91,7 @@ def encode_shared(value, shared, tag):
         block = shared.alloc(value.nbytes, tag)
         if block is None:
             return encode(value)
-        from device_actors.arena import as_tensor
-
-        np.copyto(as_tensor(block.array, value.dtype, value.shape), value)
+        np.copyto(arena.as_tensor(block.array, value.dtype, value.shape), value)
         shared.copied += 1
     shared.sent += 1
     return ArenaTensor(dtype_token(value.dtype), value.shape, block.path, block.nbytes)
