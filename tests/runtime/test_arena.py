@@ -96,3 +96,21 @@ def test_a_missing_block_is_a_typed_error(shm):
 def test_no_directory_means_no_arena():
     assert arena.Arena.open(None, "dev", 1 << 30) is None
     assert arena.Arena.open("/proc/not-a-dir/x", "dev", 1 << 30) is None
+
+
+def test_init_sweeps_the_shared_memory_of_dead_drivers_only(tmp_path):
+    import subprocess
+    import sys
+
+    from tfrt_ray.cluster.session import ARENA_PREFIX, sweep_stale_arenas
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"{ARENA_PREFIX}{gone.pid}-abcd1234"
+    live = tmp_path / f"{ARENA_PREFIX}{os.getpid()}-abcd1234"
+    other = tmp_path / "not-ours-1"
+    for d in (dead, live, other):
+        d.mkdir()
+        (d / "block-0").write_bytes(b"x")
+    assert sweep_stale_arenas(str(tmp_path)) == [dead.name]
+    assert not dead.exists() and live.exists() and other.exists()

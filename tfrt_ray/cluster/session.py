@@ -110,8 +110,9 @@ def init(
 
     session = Session()
     if shared_memory_bytes > 0:
+        sweep_stale_arenas()
         session.arena_dir = os.path.join(
-            "/dev/shm", f"tfrt-ray-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            ARENA_ROOT, f"{ARENA_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     global _arena
     _arena = (session.arena_dir, shared_memory_bytes)
     if not ray.is_initialized():
@@ -137,6 +138,41 @@ def init(
     log.info("tfrt-ray session: %d device(s) %s%s", len(session.devices), session.device_ids,
              " on a local Ray started here" if session.started_ray else "")
     return session
+
+
+ARENA_ROOT, ARENA_PREFIX = "/dev/shm", "tfrt-ray-"
+
+
+def sweep_stale_arenas(root: str = ARENA_ROOT) -> list[str]:
+    """Removes the shared-memory directories of sessions whose driver (the pid in the
+    name, on this node) is gone: a driver that crashed never ran `shutdown`. Returns
+    what it removed."""
+    removed = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(ARENA_PREFIX):
+            continue
+        pid = name[len(ARENA_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed.append(name)
+    if removed:
+        log.info("removed shared memory left by %d dead session(s): %s", len(removed), removed)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def _start_or_join(session, address, devices, cores, object_store_memory) -> None:
