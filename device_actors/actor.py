@@ -84,21 +84,34 @@ class DeviceActor:
         """`run`, sending the outputs at the positions ``shared = (tag, positions,
         released tags, profile)`` names through the shared-memory arena (readers on this
         node), after releasing the blocks of the steps the host says are done."""
-        tag, positions, released, profile = shared
+        tag, positions, released, profile, mailboxes = shared
         arena = self.arena
-        if arena is not None and released:
-            arena.release(released)
-        stage = self.runtime.stages.get(key)
-        into = (blocks_to_write(arena, stage, positions, tag)
-                if arena is not None and not profile else None)
-        outs = self.runtime.run(key, [transport.decode(x) for x in wire_inputs], profile, into)
-        shared_at = positions if arena is not None else ()
-        encoded = [
-            transport.encode_shared(adopt_resident(arena, stage, v), arena, tag)
-            if i in shared_at else transport.encode(v)
-            for i, v in enumerate(outs)
-        ]
+        encoded: list = []
+        try:
+            if arena is not None and released:
+                arena.release(released)
+            stage = self.runtime.stages.get(key)
+            into = (blocks_to_write(arena, stage, positions, tag)
+                    if arena is not None and not profile else None)
+            outs = self.runtime.run(key, [transport.decode(x) for x in wire_inputs], profile,
+                                    into)
+            shared_at = positions if arena is not None else ()
+            encoded = [
+                transport.encode_shared(adopt_resident(arena, stage, v), arena, tag)
+                if i in shared_at else transport.encode(v)
+                for i, v in enumerate(outs)
+            ]
+        finally:  # readers on this node wait on these: post even when the call fails
+            self._post(positions, mailboxes, encoded, tag)
         return encoded[0] if len(encoded) == 1 else tuple(encoded)
+
+    def _post(self, positions, mailboxes, encoded, tag) -> None:
+        arena = self.arena
+        for i, path in zip(positions, mailboxes):
+            if arena is None or os.path.dirname(path) != arena.directory:
+                continue  # not this session's directory here: readers ask Ray
+            transport.post(path, encoded[i] if i < len(encoded) else None)
+            arena.posted(path, tag)
 
     def release_shared(self, tags) -> None:
         if self.arena is not None:

@@ -60,6 +60,7 @@ class Arena:
         self._count = 0
         self._free: dict[int, list[Block]] = {}  # nbytes -> released blocks
         self._held: dict[object, list[Block]] = {}  # tag -> blocks
+        self._mailboxes: dict[object, list[str]] = {}  # tag -> mailbox files posted
         self._by_address: dict[int, Block] = {}
         self.sent = 0  # values sent as ArenaTensor
         self.copied = 0  # of those, values copied into a block
@@ -114,9 +115,15 @@ class Arena:
         view.flags.writeable = False
         return view
 
+    def posted(self, path: str, tag: object) -> None:
+        """Records a mailbox file posted for ``tag`` (removed when the tag is released)."""
+        self._mailboxes.setdefault(tag, []).append(path)
+
     def release(self, tags) -> None:
-        """The blocks of these steps may be reused."""
+        """The blocks of these steps may be reused (and their mailboxes go)."""
         for tag in tags:
+            for path in self._mailboxes.pop(tag, ()):
+                _unlink(path)
             for block in self._held.pop(tag, ()):
                 block.tag = None
                 self.used -= block.nbytes
@@ -125,10 +132,11 @@ class Arena:
     def close(self) -> None:
         """Removes every block's file (readers' mappings stay valid until they drop them)."""
         for block in self._by_address.values():
-            try:
-                os.unlink(block.path)
-            except OSError:
-                pass
+            _unlink(block.path)
+        for paths in self._mailboxes.values():
+            for path in paths:
+                _unlink(path)
+        self._mailboxes.clear()
         self._by_address.clear()
         self._free.clear()
         self._held.clear()
@@ -164,6 +172,13 @@ class Arena:
         block = Block(path, nbytes, array)
         self._by_address[array.__array_interface__["data"][0]] = block
         return block
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def as_tensor(raw: np.ndarray, dtype, shape) -> np.ndarray:

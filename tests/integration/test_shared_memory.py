@@ -153,3 +153,24 @@ def test_steps_that_fail_still_give_back_their_blocks(session_of):
     stats = _stats(session, "cpu:0")
     assert stats["arena_sent"] == 3 * len(xs) + 1
     assert stats["arena_blocks"] <= len(xs) + 1  # the failed bursts' blocks were reused
+
+
+def test_a_failure_on_the_producer_reaches_the_reader_as_its_error(session_of):
+    session_of(devices=2, devices_per_node=2)
+
+    def producer_fails(x, e):
+        with tr.device("cpu:0"):
+            big = tr.relu(x) + tr.cast(tr.pow(e, e), dtype="f32")  # fails for negative e
+        with tr.device("cpu:1"):
+            return tr.sum(big, axes=(1,))
+
+    (x,) = _inputs(1)
+    good, bad = np.array([2], np.int64), np.array([-1], np.int64)
+    prog = tr.compile(producer_fails, (x, good), strategy="place")
+    np.testing.assert_allclose(prog.run([x, good])[0],
+                               (np.maximum(x, 0) + 4).sum(axis=1), rtol=1e-4)
+    with pytest.raises(tr.errors.OpExecutionError) as info:
+        prog.run([x, bad], timeout=60)
+    assert info.value.op == "pow" and info.value.device == "cpu:0"
+    np.testing.assert_allclose(prog.run([x, good])[0],
+                               (np.maximum(x, 0) + 4).sum(axis=1), rtol=1e-4)

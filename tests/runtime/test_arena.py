@@ -114,3 +114,36 @@ def test_init_sweeps_the_shared_memory_of_dead_drivers_only(tmp_path):
         (d / "block-0").write_bytes(b"x")
     assert sweep_stale_arenas(str(tmp_path)) == [dead.name]
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_a_posted_block_reaches_the_reader_without_ray(shm, monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "get", lambda ref: pytest.fail("asked Ray"))
+    wire = transport.encode_shared(big(7), shm, tag=1)
+    box = os.path.join(shm.directory, "mb-1")
+    transport.post(box, wire)
+    np.testing.assert_array_equal(transport.decode(transport.Posted(box, ["ref"])), big(7))
+
+
+def test_a_reader_asks_ray_when_told_to_or_when_nothing_is_posted(shm, monkeypatch):
+    import ray
+
+    asked = []
+    small = transport.encode(np.arange(3, dtype=np.float32))
+    monkeypatch.setattr(ray, "get", lambda ref: asked.append(ref) or small)
+    box = os.path.join(shm.directory, "mb-2")
+    transport.post(box, small)  # a small value: not in the arena
+    np.testing.assert_array_equal(transport.decode(transport.Posted(box, ["r1"])), [0, 1, 2])
+    monkeypatch.setattr(transport, "POST_WAIT_S", 0.05)
+    never = os.path.join(shm.directory, "mb-never")
+    np.testing.assert_array_equal(transport.decode(transport.Posted(never, ["r2"])), [0, 1, 2])
+    assert asked == ["r1", "r2"]
+
+
+def test_mailboxes_go_with_their_step(shm):
+    box = os.path.join(shm.directory, "mb-3")
+    transport.post(box, transport.encode_shared(big(8), shm, tag=3))
+    shm.posted(box, 3)
+    shm.release([3])
+    assert not os.path.exists(box)

@@ -230,7 +230,8 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
         device_id = f"cpu:{i}"
         actor = _actor(device_id, cores, mem_limit, node_id, soft=False)
         handles.append(actor)
-        session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn)
+        session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn,
+                                                 arena_dir=session.arena_dir)
         session.specs.append(
             DeviceSpec(
                 device_id,
@@ -275,7 +276,7 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
                                device_type=name)
                 handles.append(actor)
                 session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores,
-                                                         respawn)
+                                                         respawn, arena_dir=session.arena_dir)
                 session.specs.append(plugins.device_spec(name, device_id, node_id[:12], local,
                                                          cores, mem_limit))
     if not handles:

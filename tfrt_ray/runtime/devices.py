@@ -113,9 +113,11 @@ class ActorDevice:
     """
 
     def __init__(
-        self, device_id: str, actor: Any, node_id: str, cores: int, respawn=None
+        self, device_id: str, actor: Any, node_id: str, cores: int, respawn=None,
+        arena_dir: str | None = None,
     ) -> None:
         self.device_id = device_id
+        self.arena_dir = arena_dir  # the session's shared-memory directory (None: off)
         self.actor = actor
         self.node_id = node_id
         self.cores = cores
@@ -150,8 +152,9 @@ class ActorDevice:
     def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False,
              shared: tuple | None = None) -> list:
         """Runs a loaded stage; one future per output. With ``shared = (step tag, output
-        positions)`` the outputs at those positions go through the actor's shared-memory
-        arena (for readers on its node), and the blocks of released steps are freed first.
+        positions, mailbox paths)`` the outputs at those positions go through the actor's
+        shared-memory arena (for readers on its node), each also posted to its mailbox
+        (see `transport.Posted`), and the blocks of released steps are freed first.
         """
         kind = "shared" if shared is not None else profile
         method = self._methods.get((kind, n_outputs))
@@ -166,7 +169,8 @@ class ActorDevice:
         else:
             with self._release_lock:
                 released, self._released = tuple(self._released), []
-            refs = method.remote(key, (shared[0], shared[1], released, profile), *args)
+            tag, positions, mailboxes = shared
+            refs = method.remote(key, (tag, positions, released, profile, mailboxes), *args)
         return [refs] if n_outputs == 1 else list(refs)
 
     def call_many(self, key: str, flat_args: Sequence, k: int, n_outputs: int) -> list:

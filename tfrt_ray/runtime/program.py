@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import threading
 import time
 import weakref
@@ -136,7 +137,10 @@ class Program:
         types, results = self.graph.types, set(self.graph.outputs)
         shared_at = []
         for run in self._stage_runs():
-            node = {d: getattr(self.devices[d], "node_id", None) for d, _ in run}
+            # Only devices with a shared-memory directory (actors of a session with an
+            # arena) take part; for the others the node is None: never shared.
+            node = {d: getattr(self.devices[d], "node_id", None)
+                    if getattr(self.devices[d], "arena_dir", None) else None for d, _ in run}
             readers: dict[int, set[str]] = {}
             for d, stage in run:
                 for v in stage.inputs:
@@ -235,7 +239,7 @@ class Program:
         shared_at = self._shared_at if tag is not None else []
         return [
             self._submit_slice(run, self._slice(arrays, i), profile,
-                               shared_at[i] if shared_at else {}, tag)
+                               shared_at[i] if shared_at else {}, (tag, self.epoch, i))
             for i, run in enumerate(self._stage_runs())
         ]
 
@@ -379,8 +383,14 @@ class Program:
         return out
 
     def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool,
-                      shared_at: dict[int, tuple[int, ...]], tag: int | None) -> list[Any]:
+                      shared_at: dict[int, tuple[int, ...]], where: tuple) -> list[Any]:
+        """Submits one slice's stage calls; ``where = (step tag, epoch, slice)`` names the
+        mailboxes of its shared-memory values (unique per attempt of the step)."""
+        from device_actors.transport import Posted
+
+        tag = where[0]
         values: dict[int, Any] = {}
+        posted: dict[int, str] = {}  # value -> mailbox its producer posts it to
         producer: dict[int, str] = {}
         moved: dict[tuple[int, str], str] = {}
         graph = self.graph
@@ -392,6 +402,9 @@ class Program:
                 src = producer.get(v, "input")
                 if src != device_id:
                     moved.setdefault((v, device_id), src)
+                if v in posted:  # readers start without waiting for the driver
+                    args.append(Posted(posted[v], [values[v]]))
+                    continue
                 if v in values:
                     args.append(values[v])
                     continue
@@ -400,8 +413,16 @@ class Program:
                     put[v] = device.put(arrays[self._input_pos[v]])
                 args.append(put[v])
             positions = shared_at.get(stage.id)
+            shared = None
+            if positions:
+                boxes = tuple(
+                    os.path.join(device.arena_dir, "mb-{}-{}-{}-{}-{}".format(*where, stage.id, p))
+                    for p in positions
+                )
+                posted.update((stage.outputs[p], b) for p, b in zip(positions, boxes))
+                shared = (tag, positions, boxes)
             outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile,
-                               (tag, positions) if positions else None)
+                               shared)
             values.update(zip(stage.outputs, outs))
             producer.update((v, device_id) for v in stage.outputs)
         self.last_transfers = [(v, src, dst) for (v, dst), src in moved.items()]
