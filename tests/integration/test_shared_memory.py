@@ -174,3 +174,14 @@ def test_a_failure_on_the_producer_reaches_the_reader_as_its_error(session_of):
     assert info.value.op == "pow" and info.value.device == "cpu:0"
     np.testing.assert_allclose(prog.run([x, good])[0],
                                (np.maximum(x, 0) + 4).sum(axis=1), rtol=1e-4)
+
+
+def test_without_shared_memory_values_take_ray_and_nothing_waits(session_of):
+    session = session_of(devices=2, devices_per_node=2, shared_memory_bytes=0)
+    assert all(d.arena_dir is None for d in session.devices.values())
+    w = _weights()
+    xs = _inputs(3)
+    prog = tr.compile(_program(tr.tensor(w)), (xs[0],), strategy="place")
+    for x, (got,) in zip(xs, prog.gather([prog.submit([x]) for x in xs])):
+        np.testing.assert_allclose(got, _want(x, w), rtol=1e-3)
+    assert "arena_sent" not in _stats(session, "cpu:0")

@@ -302,7 +302,12 @@ def _wait_started(session, handles, timeout: float) -> None:
             "lack the CPUs/GPUs they need",
             hint="ask for fewer devices or cores per device, or add resources to the nodes",
         )
-    ray.get(ready)  # raises if an actor failed in its constructor
+    infos = dict(zip(ready, ray.get(ready)))  # raises if an actor failed in its constructor
+    for device in session.devices.values():
+        for ref, handle in refs.items():
+            if isinstance(device, ActorDevice) and device.actor is handle \
+                    and "arena_blocks" not in infos[ref]:
+                device.arena_dir = None  # no shared memory there: its readers ask Ray
 
 
 def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
