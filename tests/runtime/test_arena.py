@@ -20,6 +20,7 @@ def shm(tmp_path):
     a = arena.Arena.open(directory, "dev", 8 << 20)
     yield a
     a.close()
+    assert not os.path.exists(directory), os.listdir(directory)  # close left nothing
 
 
 def big(seed: int, n: int = 1 << 18) -> np.ndarray:  # 1 MiB of float32
@@ -123,6 +124,7 @@ def test_a_posted_block_reaches_the_reader_without_ray(shm, monkeypatch):
     wire = transport.encode_shared(big(7), shm, tag=1)
     box = os.path.join(shm.directory, "mb-1")
     transport.post(box, wire)
+    shm.posted(box, 1)
     np.testing.assert_array_equal(transport.decode(transport.Posted(box, ["ref"])), big(7))
 
 
@@ -134,6 +136,7 @@ def test_a_reader_asks_ray_when_told_to_or_when_nothing_is_posted(shm, monkeypat
     monkeypatch.setattr(ray, "get", lambda ref: asked.append(ref) or small)
     box = os.path.join(shm.directory, "mb-2")
     transport.post(box, small)  # a small value: not in the arena
+    shm.posted(box, 2)
     np.testing.assert_array_equal(transport.decode(transport.Posted(box, ["r1"])), [0, 1, 2])
     monkeypatch.setattr(transport, "POST_WAIT_S", 0.05)
     never = os.path.join(shm.directory, "mb-never")
