@@ -235,6 +235,8 @@ class ActorDevice:
         self.incarnation += 1
         self._methods.clear()
         ray.get([actor.load.remote(k, *payload) for k, payload in self.loaded.items()])
+        if self.arena_dir and "arena_blocks" not in ray.get(actor.info.remote()):
+            self.arena_dir = None  # no shared memory where it came back: readers ask Ray
 
     # ---- eager ops under `tr.device(...)` -------------------------------------------
 
