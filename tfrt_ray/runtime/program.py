@@ -4,7 +4,8 @@ Loading sends each stage (and so its weights) to its device once. A step submits
 stage call at once (one call per stage per step, never one per op) and returns a `Step`
 of futures; the caller waits only when it reads a result, so many steps can be in
 flight. Values cross devices as ObjectRefs that one actor hands to the next: the driver
-puts the step's inputs and gets its outputs, never an intermediate.
+puts the step's inputs and gets its outputs, never an intermediate. Large values between
+actors on one node go through the producer's shared memory instead (`shared_values`).
 
 A plan with micro-batches (pipeline) or replicas (data parallel) runs its per-slice
 program on slices of the batch (axis 0) and concatenates the outputs.
@@ -15,18 +16,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import threading
-import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from device_actors.transport import Posted
 from tfrt_ray.errors import CancelledError, DeviceLostError, InputError, TfrtRayError
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.ir.types import TensorType
+from tfrt_ray.runtime.profiling import profile_table, run_traced
+from tfrt_ray.runtime.shared_values import SharedValues
 
 log = logging.getLogger("tfrt_ray.runtime")
 _KEYS = itertools.count()
@@ -39,12 +41,12 @@ class Step:
     again if a device dies before its results are read."""
 
     def __init__(self, program: Program, arrays: list, parts: list[list[Any]], epoch: int,
-                 tag: int | None = None) -> None:
+                 tag: int) -> None:
         self.program = program
         self.arrays = arrays
         self.parts = parts  # per slice: one future (value or ObjectRef) per graph output
         self.epoch = epoch
-        self.tag = tag  # names the step's shared-memory blocks on its devices (or None)
+        self.tag = tag  # names the step's shared-memory blocks (kept when it is re-run)
         self.cancelled = False
 
     def result(self, timeout: float | None = None) -> list[np.ndarray]:
@@ -94,9 +96,8 @@ class Program:
         self._pending_lock = threading.Lock()
         self._pending: weakref.WeakSet[Step] = weakref.WeakSet()
         self._load()
-        self._shared_epoch = -1
-        self._shared_at: list[dict[int, tuple[int, ...]]] = []
-        self._update_shared()
+        self.shared = SharedValues()
+        self.shared.plan(self._stage_runs(), self.devices, self.graph)
 
     # ---- loading ------------------------------------------------------------------
 
@@ -117,68 +118,25 @@ class Program:
                     continue
                 loaded.add((device_id, stage.id))
                 self.devices[device_id].load(
-                    self._stage_key(stage), stage.nodes, types, stage.inputs, stage.outputs
+                    self.stage_key(stage), stage.nodes, types, stage.inputs, stage.outputs
                 )
         for device_id in {d for d, _ in loaded}:
             self.devices[device_id].wait_loaded()
 
-    def _stage_key(self, stage) -> str:
+    def stage_key(self, stage) -> str:
+        """The name a stage is loaded under on its device."""
         return f"{self.key}/{stage.id}"
 
-    def _update_shared(self) -> None:
-        """Per slice, stage id -> the positions of the outputs that go through the
-        producer's shared-memory arena: large values that are not results and whose
-        every reader is on the producer's node (recomputed when devices were replaced,
-        as a new incarnation may live on another node)."""
-        from device_actors.arena import MIN_BYTES
-
-        if self._shared_epoch == self.epoch:
-            return
-        types, results = self.graph.types, set(self.graph.outputs)
-        shared_at = []
-        for run in self._stage_runs():
-            # Only devices with a shared-memory directory (actors of a session with an
-            # arena) take part; for the others the node is None: never shared.
-            node = {d: getattr(self.devices[d], "node_id", None)
-                    if getattr(self.devices[d], "arena_dir", None) else None for d, _ in run}
-            readers: dict[int, set[str]] = {}
-            for d, stage in run:
-                for v in stage.inputs:
-                    readers.setdefault(v, set()).add(d)
-            per_stage = {}
-            for d, stage in run:
-                positions = tuple(
-                    i for i, v in enumerate(stage.outputs)
-                    if node[d] is not None and v not in results and v in readers
-                    and types[v].nbytes >= MIN_BYTES
-                    and all(node[r] == node[d] for r in readers[v])
-                )
-                if positions:
-                    per_stage[stage.id] = positions
-            shared_at.append(per_stage)
-        self._shared_at = shared_at if any(shared_at) else []
-        self._shared_epoch = self.epoch
-
-    def _shared_devices(self) -> set[str]:
-        return {d for run, per_stage in zip(self._stage_runs(), self._shared_at)
-                for d, stage in run if stage.id in per_stage}
-
     def _release(self, steps: Sequence[Step]) -> None:
-        """The steps were read in full, so every stage of them has returned: their
-        shared-memory blocks may be reused (freed with each device's next call)."""
-        tags = [s.tag for s in steps if s.tag is not None]
-        if tags:
-            for device_id in self._shared_devices():
-                for tag in tags:
-                    self.devices[device_id].release_later(tag)
+        self.shared.release(self.devices, [s.tag for s in steps])
 
     # ---- running ------------------------------------------------------------------
 
     def submit(self, inputs: Mapping[str, Any] | Sequence[Any], profile: bool = False) -> Step:
         """Submits one step; returns at once with its futures."""
         arrays = self.bind_inputs(inputs)
-        tag = next(_TAGS) if self._shared_at else None
-        step = Step(self, arrays, self._submit_parts(arrays, profile, tag), self.epoch, tag)
+        tag = next(_TAGS)
+        step = Step(self, arrays, self._submit_parts(arrays, tag, profile), self.epoch, tag)
         with self._pending_lock:
             self._pending.add(step)
         return step
@@ -196,14 +154,16 @@ class Program:
         transfers submit step by step, as `submit` does.
         """
         arrays = [self.bind_inputs(x) for x in inputs]
-        if pack <= 1 or self.slices > 1 or self._shared_at:
-            steps = [Step(self, a, self._submit_parts(a), self.epoch) for a in arrays]
+        tags = [next(_TAGS) for _ in arrays]
+        if pack <= 1 or self.slices > 1 or self.shared.at:
+            steps = [Step(self, a, self._submit_parts(a, t), self.epoch, t)
+                     for a, t in zip(arrays, tags)]
         else:
             steps = []
             for lo in range(0, len(arrays), pack):
                 chunk = arrays[lo : lo + pack]
-                for a, futures in zip(chunk, self._submit_packed(chunk)):
-                    steps.append(Step(self, a, [futures], self.epoch))
+                for a, t, futures in zip(chunk, tags[lo:], self._submit_packed(chunk)):
+                    steps.append(Step(self, a, [futures], self.epoch, t))
         with self._pending_lock:
             self._pending.update(steps)
         return steps
@@ -215,31 +175,35 @@ class Program:
         put: list[dict[int, Any]] = [{} for _ in range(k)]
         for device_id, stage in self._stage_runs()[0]:
             device = self.devices[device_id]
-            flat = []
-            for i in range(k):
-                for v in stage.inputs:
-                    if v in values[i]:
-                        flat.append(values[i][v])
-                        continue
-                    if v not in put[i]:
-                        put[i][v] = device.put(chunk[i][self._input_pos[v]])
-                    flat.append(put[i][v])
-            outs = device.call_many(self._stage_key(stage), flat, k, len(stage.outputs))
+            flat = [a for i in range(k)
+                    for a in self._stage_args(stage, device, values[i], put[i], chunk[i])]
+            outs = device.call_many(self.stage_key(stage), flat, k, len(stage.outputs))
             for i in range(k):
                 values[i].update(zip(stage.outputs, outs[i]))
-        return [
-            [values[i][v] if v in values[i] else chunk[i][self._input_pos[v]]
-             for v in self.graph.outputs]
-            for i in range(k)
-        ]
+        return [self._results(values[i], chunk[i]) for i in range(k)]
 
-    def _submit_parts(self, arrays: list, profile: bool = False,
-                      tag: int | None = None) -> list[list[Any]]:
-        self._update_shared()
-        shared_at = self._shared_at if tag is not None else []
+    def _stage_args(self, stage, device, values: dict, put: dict, arrays: list) -> list:
+        """A stage call's arguments: futures of earlier stages, or the step's inputs (put
+        once per step, shared by every stage that reads them)."""
+        args = []
+        for v in stage.inputs:
+            if v in values:
+                args.append(values[v])
+                continue
+            if v not in put:
+                put[v] = device.put(arrays[self._input_pos[v]])
+            args.append(put[v])
+        return args
+
+    def _results(self, values: dict, arrays: list) -> list:
+        """The step's output futures (an output that is an input passes straight
+        through)."""
+        return [values[v] if v in values else arrays[self._input_pos[v]]
+                for v in self.graph.outputs]
+
+    def _submit_parts(self, arrays: list, tag: int, profile: bool = False) -> list[list[Any]]:
         return [
-            self._submit_slice(run, self._slice(arrays, i), profile,
-                               shared_at[i] if shared_at else {}, (tag, self.epoch, i))
+            self._submit_slice(run, self._slice(arrays, i), i, tag, profile)
             for i, run in enumerate(self._stage_runs())
         ]
 
@@ -263,11 +227,7 @@ class Program:
                         "check the cluster's health"
                     ) from None
                 self._recover(step.epoch)
-                if step.tag is not None and not self._shared_at:
-                    step.tag = None
-                elif step.tag is None and self._shared_at:
-                    step.tag = next(_TAGS)
-                step.parts = self._submit_parts(step.arrays, tag=step.tag)
+                step.parts = self._submit_parts(step.arrays, step.tag)
                 step.epoch = self.epoch
         raise AssertionError("unreachable")
 
@@ -292,6 +252,7 @@ class Program:
                 raise
             self.epoch += 1
             self.recoveries += 1
+            self.shared.plan(self._stage_runs(), self.devices, self.graph)
 
     def cancel(self) -> int:
         """Turns every step not yet read into a `CancelledError` and drops its futures
@@ -325,29 +286,7 @@ class Program:
         """
         if trace is None:
             return self.submit(inputs, profile=profile).result(timeout)
-        for device_id in self._devices_used():
-            self.devices[device_id].take_timeline()  # start from a clean slate
-        outs = self.submit(inputs, profile=True).result(timeout)
-        self._write_trace(trace)
-        return outs
-
-    def _devices_used(self) -> list[str]:
-        return sorted({s.device for s in self.plan.stages} | set(self.plan.replicas))
-
-    def _write_trace(self, path: str) -> None:
-        from tfrt_ray.runtime.trace import chrome_trace, write_trace
-
-        timelines = {d: self.devices[d].take_timeline() for d in self._devices_used()}
-        stages = self.plan.stages
-        producer = {v: s.id for s in stages for v in s.outputs}
-        readers: dict[tuple[int, str], int] = {}
-        for s in stages:
-            for v in s.inputs:
-                readers.setdefault((v, s.device), s.id)
-        nbytes = {v: t.nbytes for v, t in enumerate(self.graph.types)}
-        transfers = [(v, src, dst, nbytes.get(v, 0)) for v, src, dst in self.last_transfers]
-        keys = {self._stage_key(s): s.id for s in stages}
-        write_trace(path, chrome_trace(timelines, keys, transfers, producer, readers))
+        return run_traced(self, inputs, timeout, trace)
 
     def gather(self, steps: Sequence[Step], timeout: float | None = None) -> list[list[np.ndarray]]:
         """The results of many steps, fetched together (one round trip, not one per
@@ -360,13 +299,8 @@ class Program:
     def _gather(self, steps: Sequence[Step], timeout: float | None) -> list[list[np.ndarray]]:
         if any(step.cancelled for step in steps):
             raise _cancelled()
-        flat = [part for step in steps for part in step.parts]
         counts = [len(step.parts) for step in steps]
-        from tfrt_ray.runtime.devices import fetch_values
-
-        refs = [f for part in flat for f in part if _is_ref(f)]
-        got = iter(fetch_values(refs, timeout)) if refs else iter(())
-        resolved = [[next(got) if _is_ref(f) else f for f in part] for part in flat]
+        resolved = _resolved([part for step in steps for part in step.parts], timeout)
         # Every step was read in full (error values included): its stages have returned.
         with self._pending_lock:
             for step in steps:
@@ -382,57 +316,37 @@ class Program:
             out.append(values)
         return out
 
-    def _submit_slice(self, run, arrays: list[np.ndarray], profile: bool,
-                      shared_at: dict[int, tuple[int, ...]], where: tuple) -> list[Any]:
-        """Submits one slice's stage calls; ``where = (step tag, epoch, slice)`` names the
-        mailboxes of its shared-memory values (unique per attempt of the step)."""
-        from device_actors.transport import Posted
-
-        tag = where[0]
+    def _submit_slice(self, run, arrays: list[np.ndarray], slice_index: int, tag: int,
+                      profile: bool) -> list[Any]:
         values: dict[int, Any] = {}
-        posted: dict[int, str] = {}  # value -> mailbox its producer posts it to
+        posted: dict[int, str] = {}  # value -> the mailbox its producer posts it to
         producer: dict[int, str] = {}
         moved: dict[tuple[int, str], str] = {}
-        graph = self.graph
         put: dict[int, Any] = {}
+        shared_at = self.shared.positions(slice_index)
         for device_id, stage in run:
             device = self.devices[device_id]
-            args = []
             for v in stage.inputs:
                 src = producer.get(v, "input")
                 if src != device_id:
                     moved.setdefault((v, device_id), src)
-                if v in posted:  # readers start without waiting for the driver
-                    args.append(Posted(posted[v], [values[v]]))
-                    continue
-                if v in values:
-                    args.append(values[v])
-                    continue
-                # A graph input: put once per step, shared by every stage that reads it.
-                if v not in put:
-                    put[v] = device.put(arrays[self._input_pos[v]])
-                args.append(put[v])
+            args = self._stage_args(stage, device, values, put, arrays)
+            if posted:  # readers start without waiting for the driver
+                args = [Posted(posted[v], [a]) if v in posted else a
+                        for v, a in zip(stage.inputs, args)]
             positions = shared_at.get(stage.id)
             shared = None
             if positions:
-                boxes = tuple(
-                    os.path.join(device.arena_dir, "mb-{}-{}-{}-{}-{}".format(*where, stage.id, p))
-                    for p in positions
-                )
+                boxes = SharedValues.mailboxes(device, tag, self.epoch, slice_index, stage.id,
+                                               positions)
                 posted.update((stage.outputs[p], b) for p, b in zip(positions, boxes))
                 shared = (tag, positions, boxes)
-            outs = device.call(self._stage_key(stage), args, len(stage.outputs), profile,
+            outs = device.call(self.stage_key(stage), args, len(stage.outputs), profile,
                                shared)
             values.update(zip(stage.outputs, outs))
             producer.update((v, device_id) for v in stage.outputs)
         self.last_transfers = [(v, src, dst) for (v, dst), src in moved.items()]
-        futures = []
-        for v in graph.outputs:
-            if v in values:
-                futures.append(values[v])
-            else:  # an output that is a graph input, passed straight through
-                futures.append(arrays[self._input_pos[v]])
-        return futures
+        return self._results(values, arrays)
 
     def _slice(self, arrays: list[np.ndarray], index: int) -> list[np.ndarray]:
         if self.slices == 1:
@@ -447,12 +361,7 @@ class Program:
         return out
 
     def _fetch(self, parts: list[list[Any]], timeout: float | None) -> list:
-        from tfrt_ray.runtime.devices import fetch_values
-
-        refs = [f for part in parts for f in part if _is_ref(f)]
-        got = iter(fetch_values(refs, timeout)) if refs else iter(())
-        resolved = [[next(got) if _is_ref(f) else f for f in part] for part in parts]
-        return self._combine(resolved)
+        return self._combine(_resolved(parts, timeout))
 
     def _combine(self, resolved: list[list]) -> list:
         """One step's outputs from its slices' values (concatenated along the batch)."""
@@ -498,32 +407,7 @@ class Program:
     def profile(self, inputs: Mapping[str, Any] | Sequence[Any]) -> str:
         """Runs one profiled step; returns a table of per-device busy time, idle fraction
         and bytes received, then per-op time (slowest first)."""
-        devices = self._devices_used()
-        for device_id in devices:
-            self.devices[device_id].take_timeline()
-        t0 = time.time()
-        self.run(inputs, profile=True)
-        wall = max(time.time() - t0, 1e-9)
-        timelines = {d: self.devices[d].take_timeline() for d in devices}
-        nbytes = [t.nbytes for t in self.graph.types]
-        received: dict[str, int] = {d: 0 for d in devices}
-        for v, _src, dst in self.last_transfers:
-            received[dst] = received.get(dst, 0) + nbytes[v]
-        lines = [f"step {wall * 1e3:.3f} ms on {len(devices)} device(s)",
-                 f"{'device':12s} {'busy ms':>10s} {'idle':>7s} {'bytes in':>12s}"]
-        ops = []
-        for d in devices:
-            busy = sum(end - start for _n, kind, start, end in timelines[d] if kind == "stage")
-            lines.append(f"{d:12s} {busy * 1e3:10.3f} {1 - min(busy / wall, 1):7.1%} "
-                         f"{received.get(d, 0):12d}")
-            ops += [(end - start, d, name, kind) for name, kind, start, end in timelines[d]
-                    if kind != "stage"]
-        lines.append(f"{'device':12s} {'op':16s} {'node':36s} {'ms':>10s}")
-        for secs, d, name, op in sorted(ops, reverse=True):
-            lines.append(f"{d:12s} {op:16s} {name[:36]:36s} {secs * 1e3:10.3f}")
-        report = "\n".join(lines)
-        log.debug("profile of %s:\n%s", self.graph.name, report)
-        return report
+        return profile_table(self, inputs)
 
     def save(self, path: str, metadata: dict[str, str] | None = None) -> int:
         """Writes the program (graph, plan, weights) to one executable file; returns bytes.
@@ -542,9 +426,8 @@ class Program:
         blocks of the steps that were read)."""
         for run in self._stage_runs():
             for device_id, stage in run:
-                self.devices[device_id].unload(self._stage_key(stage))
-        for device_id in self._shared_devices():
-            self.devices[device_id].flush_released()
+                self.devices[device_id].unload(self.stage_key(stage))
+        self.shared.flush(self.devices)
 
 
 def _cancelled() -> CancelledError:
@@ -556,6 +439,15 @@ def _cancelled() -> CancelledError:
 
 def _is_ref(x: Any) -> bool:
     return type(x).__name__ == "ObjectRef"
+
+
+def _resolved(parts: list[list[Any]], timeout: float | None) -> list[list[Any]]:
+    """``parts`` with every ObjectRef replaced by its value, fetched in one round trip."""
+    from tfrt_ray.runtime.devices import fetch_values
+
+    refs = [f for part in parts for f in part if _is_ref(f)]
+    got = iter(fetch_values(refs, timeout)) if refs else iter(())
+    return [[next(got) if _is_ref(f) else f for f in part] for part in parts]
 
 
 def _check_input(name: str, value: Any, expected: TensorType) -> np.ndarray:
