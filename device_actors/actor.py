@@ -47,6 +47,7 @@ class DeviceActor:
         ctx = ray.get_runtime_context()
         return {
             **self.runtime.stats(),
+            "shared_memory": self.arena is not None,
             **(self.arena.stats() if self.arena is not None else {}),
             "node_id": ctx.get_node_id(),
             "pid": os.getpid(),

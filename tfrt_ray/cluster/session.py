@@ -302,12 +302,11 @@ def _wait_started(session, handles, timeout: float) -> None:
             "lack the CPUs/GPUs they need",
             hint="ask for fewer devices or cores per device, or add resources to the nodes",
         )
-    infos = dict(zip(ready, ray.get(ready)))  # raises if an actor failed in its constructor
+    infos = ray.get(ready)  # raises if an actor failed in its constructor
+    without = {id(refs[r]) for r, info in zip(ready, infos) if not info["shared_memory"]}
     for device in session.devices.values():
-        for ref, handle in refs.items():
-            if isinstance(device, ActorDevice) and device.actor is handle \
-                    and "arena_blocks" not in infos[ref]:
-                device.arena_dir = None  # no shared memory there: its readers ask Ray
+        if isinstance(device, ActorDevice) and id(device.actor) in without:
+            device.arena_dir = None  # no shared memory there: its readers ask Ray
 
 
 def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,

@@ -235,7 +235,7 @@ class ActorDevice:
         self.incarnation += 1
         self._methods.clear()
         ray.get([actor.load.remote(k, *payload) for k, payload in self.loaded.items()])
-        if self.arena_dir and "arena_blocks" not in ray.get(actor.info.remote()):
+        if self.arena_dir and not ray.get(actor.info.remote())["shared_memory"]:
             self.arena_dir = None  # no shared memory where it came back: readers ask Ray
 
     # ---- eager ops under `tr.device(...)` -------------------------------------------
