@@ -61,30 +61,27 @@ class DeviceActor:
         self.runtime.unload(key)
 
     def run(self, key: str, *wire_inputs):
-        outs = self.runtime.run(key, [transport.decode(x) for x in wire_inputs])
-        encoded = [transport.encode(v) for v in outs]
-        return encoded[0] if len(encoded) == 1 else tuple(encoded)
+        return _returns(self._run_encoded(key, wire_inputs))
 
     def run_profiled(self, key: str, *wire_inputs):
-        outs = self.runtime.run(key, [transport.decode(x) for x in wire_inputs], profile=True)
-        encoded = [transport.encode(v) for v in outs]
-        return encoded[0] if len(encoded) == 1 else tuple(encoded)
+        return _returns(self._run_encoded(key, wire_inputs, profile=True))
 
     def run_many(self, key: str, k: int, *wire_inputs):
         """`run` for ``k`` steps in one call: their inputs follow each other; returns
         every step's outputs, step after step."""
         n = len(wire_inputs) // k
-        encoded = []
-        for i in range(k):
-            outs = self.runtime.run(key, [transport.decode(x)
-                                          for x in wire_inputs[i * n : (i + 1) * n]])
-            encoded += [transport.encode(v) for v in outs]
-        return encoded[0] if len(encoded) == 1 else tuple(encoded)
+        return _returns([w for i in range(k)
+                         for w in self._run_encoded(key, wire_inputs[i * n : (i + 1) * n])])
+
+    def _run_encoded(self, key: str, wire_inputs, profile: bool = False) -> list:
+        outs = self.runtime.run(key, [transport.decode(x) for x in wire_inputs], profile)
+        return [transport.encode(v) for v in outs]
 
     def run_shared(self, key: str, shared: tuple, *wire_inputs):
-        """`run`, sending the outputs at the positions ``shared = (tag, positions,
-        released tags, profile)`` names through the shared-memory arena (readers on this
-        node), after releasing the blocks of the steps the host says are done."""
+        """`run` with ``shared = (step tag, positions, released tags, profile, mailbox
+        paths)``: the outputs at those positions go through the shared-memory arena
+        (readers on this node) and are posted to their mailboxes, after the blocks of
+        the steps the host says are done were released."""
         tag, positions, released, profile, mailboxes = shared
         arena = self.arena
         encoded: list = []
@@ -104,7 +101,7 @@ class DeviceActor:
             ]
         finally:  # readers on this node wait on these: post even when the call fails
             self._post(positions, mailboxes, encoded, tag)
-        return encoded[0] if len(encoded) == 1 else tuple(encoded)
+        return _returns(encoded)
 
     def _post(self, positions, mailboxes, encoded, tag) -> None:
         arena = self.arena
@@ -125,11 +122,17 @@ class DeviceActor:
 
     def run_op(self, op: str, attrs: dict, n_outputs: int, *wire_inputs):
         inputs = [transport.decode(x) for x in wire_inputs]
-        outs = [transport.encode(v) for v in self.runtime.run_op(op, attrs, inputs, n_outputs)]
-        return outs[0] if n_outputs == 1 else tuple(outs)
+        return _returns([transport.encode(v)
+                         for v in self.runtime.run_op(op, attrs, inputs, n_outputs)])
 
     def stats(self) -> dict[str, Any]:
         return self.runtime.stats()
 
     def take_timeline(self) -> list[tuple]:
         return self.runtime.take_timeline()
+
+
+def _returns(encoded: list):
+    """A method's return value for Ray: the value itself for one output (``num_returns``
+    1), else a tuple."""
+    return encoded[0] if len(encoded) == 1 else tuple(encoded)
