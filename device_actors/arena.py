@@ -103,6 +103,20 @@ class Arena:
         self._held.setdefault(tag, []).append(block)
         return block
 
+    def place(self, value: np.ndarray, tag: object) -> Block | None:
+        """The block ``value`` goes out in: its own (a resident tensor, or a kernel wrote
+        it there), or a new block of step ``tag`` that it is copied into; None when the
+        arena is full."""
+        block = self.owner(value)
+        if block is None:
+            block = self.alloc(value.nbytes, tag)
+            if block is None:
+                return None
+            np.copyto(as_tensor(block.array, value.dtype, value.shape), value)
+            self.copied += 1
+        self.sent += 1
+        return block
+
     def adopt(self, array: np.ndarray) -> np.ndarray | None:
         """A read-only copy of ``array`` in a resident block (None if there is no room:
         /dev/shm full)."""

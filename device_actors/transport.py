@@ -143,12 +143,7 @@ def encode_shared(value, shared: arena.Arena, tag):
     is small, not a NumPy array, or the arena is full."""
     if type(value) is not np.ndarray or value.nbytes < shared.min_bytes:
         return encode(value)
-    block = shared.owner(value)
+    block = shared.place(value, tag)
     if block is None:
-        block = shared.alloc(value.nbytes, tag)
-        if block is None:
-            return encode(value)
-        np.copyto(arena.as_tensor(block.array, value.dtype, value.shape), value)
-        shared.copied += 1
-    shared.sent += 1
+        return encode(value)
     return ArenaTensor(dtype_token(value.dtype), value.shape, block.path, block.nbytes)

@@ -45,6 +45,12 @@ class Session:
     # Where device actors keep their shared-memory blocks (one directory per session,
     # on each node's /dev/shm); None: no arena.
     arena_dir: str | None = None
+    arena_bytes: int = 0  # per device actor
+
+    @property
+    def arena(self) -> tuple[str | None, int]:
+        """(directory, bytes) each device actor of the session gets."""
+        return self.arena_dir, self.arena_bytes
 
     def cluster_spec(self) -> ClusterSpec:
         return ClusterSpec(tuple(self.specs))
@@ -56,7 +62,6 @@ class Session:
 
 _host = HostDevice(HOST_ID, cores=os.cpu_count() or 1)
 _session: Session | None = None
-_arena: tuple[str | None, int] = (None, 0)  # (directory, bytes) new device actors get
 
 
 def host_session() -> Session:
@@ -113,8 +118,7 @@ def init(
         sweep_stale_arenas()
         session.arena_dir = os.path.join(
             ARENA_ROOT, f"{ARENA_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    global _arena
-    _arena = (session.arena_dir, shared_memory_bytes)
+    session.arena_bytes = shared_memory_bytes
     if not ray.is_initialized():
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
         _start_or_join(session, address, devices, cores_per_device, object_store_memory)
@@ -223,12 +227,13 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
         )
 
     def respawn(device_id: str, node_id: str):
-        return _spawn(device_id, cores, mem_limit, node_id, True, recovery_timeout_s)
+        return _spawn(device_id, cores, mem_limit, node_id, True, recovery_timeout_s,
+                      arena=session.arena)
 
     handles = []
     for i, node_id in enumerate(slots[:want]):
         device_id = f"cpu:{i}"
-        actor = _actor(device_id, cores, mem_limit, node_id, soft=False)
+        actor = _actor(device_id, cores, mem_limit, node_id, soft=False, arena=session.arena)
         handles.append(actor)
         session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn,
                                                  arena_dir=session.arena_dir)
@@ -270,10 +275,11 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
                 device_id = f"{name}:{sum(s.type == name for s in session.specs)}"
 
                 def respawn(did: str, nid: str, _t: str = name):
-                    return _spawn(did, cores, mem_limit, nid, True, recovery_timeout_s, _t)
+                    return _spawn(did, cores, mem_limit, nid, True, recovery_timeout_s, _t,
+                                  arena=session.arena)
 
                 actor = _actor(device_id, cores, mem_limit, node_id, soft=False,
-                               device_type=name)
+                               device_type=name, arena=session.arena)
                 handles.append(actor)
                 session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores,
                                                          respawn, arena_dir=session.arena_dir)
@@ -310,7 +316,7 @@ def _wait_started(session, handles, timeout: float) -> None:
 
 
 def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
-           device_type: str = "cpu"):
+           device_type: str = "cpu", arena: tuple[str | None, int] = (None, 0)):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from device_actors.actor import DeviceActor, actor_env
@@ -326,15 +332,16 @@ def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
         runtime_env={"env_vars": actor_env(cores)},
         max_restarts=0,  # the runtime replaces dead devices itself (and reloads them)
         **options,
-    ).remote(device_id, device_type, cores, mem_limit, *_arena)
+    ).remote(device_id, device_type, cores, mem_limit, *arena)
 
 
 def _spawn(device_id, cores, mem_limit, node_id, soft: bool, timeout: float,
-           device_type: str = "cpu"):
+           device_type: str = "cpu", arena: tuple[str | None, int] = (None, 0)):
     """A new incarnation of a device: on ``node_id`` if it lives, else any live node."""
     import ray
 
-    actor = _actor(device_id, cores, mem_limit, node_id, soft=soft, device_type=device_type)
+    actor = _actor(device_id, cores, mem_limit, node_id, soft=soft, device_type=device_type,
+                   arena=arena)
     try:
         info = ray.get(actor.info.remote(), timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - unschedulable or dead: recovery failed
