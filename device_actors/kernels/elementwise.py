@@ -9,7 +9,8 @@ from device_actors.kernels.erf import erf
 from device_actors.kernels.registry import kernel
 from tfrt_ray.ir.types import numpy_dtype
 
-for _op, _fn in {
+# Ops whose kernel is the NumPy function itself (the fused kernels reuse this table).
+NUMPY_FUNCTIONS = {
     "exp": np.exp,
     "log": np.log,
     "sqrt": np.sqrt,
@@ -42,7 +43,8 @@ for _op, _fn in {
     "logical_xor": np.logical_xor,
     "logical_not": np.logical_not,
     "where": np.where,
-}.items():
+}
+for _op, _fn in NUMPY_FUNCTIONS.items():
     kernel(_op)(_fn)
 
 

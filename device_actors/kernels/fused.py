@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
+from device_actors.kernels.elementwise import NUMPY_FUNCTIONS
 from device_actors.kernels.erf import erf_into
 from device_actors.kernels.nn import conv_nchw
 from device_actors.kernels.registry import kernel
@@ -23,29 +24,9 @@ from tfrt_ray.ir.types import numpy_dtype
 _SQRT_HALF = 1.0 / np.sqrt(2.0)
 _SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
 
-_UFUNCS = {
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": np.true_divide,
-    "maximum": np.maximum,
-    "minimum": np.minimum,
-    "pow": np.power,
-    "mod": np.mod,
-    "neg": np.negative,
-    "abs": np.abs,
-    "floor": np.floor,
-    "ceil": np.ceil,
-    "sign": np.sign,
-    "exp": np.exp,
-    "log": np.log,
-    "sqrt": np.sqrt,
-    "tanh": np.tanh,
-    "sin": np.sin,
-    "cos": np.cos,
-    "reciprocal": np.reciprocal,
-    "sigmoid": special.expit,
-}
+# What a program instruction calls (with ``out=``): the elementwise kernels' NumPy functions,
+# and the two whose reference kernels wrap theirs.
+_UFUNCS = {**NUMPY_FUNCTIONS, "pow": np.power, "sigmoid": special.expit}
 
 
 def gelu_into(x, out, approximate: str = "none"):
