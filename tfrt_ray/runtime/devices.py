@@ -125,7 +125,7 @@ class ActorDevice:
         self.loaded: dict[str, tuple] = {}
         self._respawn = respawn  # (device_id, preferred node id) -> (actor, node id)
         self._loads: list = []
-        self._methods: dict[tuple[Any, int], Any] = {}
+        self._methods: dict[tuple[str, int], Any] = {}  # (method, outputs) -> handle
         self._released: list[int] = []  # step tags whose arena blocks may be reused
         self._release_lock = threading.Lock()
 
@@ -156,14 +156,8 @@ class ActorDevice:
         shared-memory arena (for readers on its node), each also posted to its mailbox
         (see `transport.Posted`), and the blocks of released steps are freed first.
         """
-        kind = "shared" if shared is not None else profile
-        method = self._methods.get((kind, n_outputs))
-        if method is None:
-            base = (self.actor.run_shared if shared is not None
-                    else self.actor.run_profiled if profile else self.actor.run)
-            # One output: the plain method (Ray's options wrapper costs ~50 us a call).
-            method = base if n_outputs == 1 else base.options(num_returns=n_outputs)
-            self._methods[(kind, n_outputs)] = method
+        name = "run_shared" if shared is not None else "run_profiled" if profile else "run"
+        method = self._method(name, n_outputs)
         if shared is None:
             refs = method.remote(key, *args)
         else:
@@ -177,14 +171,19 @@ class ActorDevice:
         """One actor call running the stage for ``k`` steps (their inputs follow each
         other in ``flat_args``); per step, one future per output."""
         n = k * n_outputs
-        method = self._methods.get(("many", n))
-        if method is None:
-            base = self.actor.run_many
-            method = base if n == 1 else base.options(num_returns=n)
-            self._methods[("many", n)] = method
-        refs = method.remote(key, k, *flat_args)
+        refs = self._method("run_many", n).remote(key, k, *flat_args)
         refs = [refs] if n == 1 else list(refs)
         return [refs[i * n_outputs : (i + 1) * n_outputs] for i in range(k)]
+
+    def _method(self, name: str, n_outputs: int):
+        """The actor's method ``name`` returning ``n_outputs`` values, made once."""
+        method = self._methods.get((name, n_outputs))
+        if method is None:
+            base = getattr(self.actor, name)
+            # One output: the plain method (Ray's options wrapper costs ~50 us a call).
+            method = base if n_outputs == 1 else base.options(num_returns=n_outputs)
+            self._methods[(name, n_outputs)] = method
+        return method
 
     def release_later(self, tag: int) -> None:
         """Frees the step's arena blocks with the next call (the step was fully read)."""
