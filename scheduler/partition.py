@@ -109,7 +109,7 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
     # (loaded with the stage, once) instead of a transfer on every step, when it is small
     # (under COPY_BYTES: placement's memory accounting does not see copies).
     pending: dict[int, int] = {}  # value id -> index of its input-free producer, unsettled
-    const_of: dict[int, int] = {}  # value id -> index of its input-free producer
+    copyable: dict[int, int] = {}  # value id -> index of its small input-free producer
     copied: set[int] = set()  # key * nv + value: an input-free node copied into stage key
     copied_values: set[int] = set()
     reordered: set[int] = set()  # keys of buckets that got an input-free node late
@@ -132,7 +132,7 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
     def copy_into(v: int, key: int) -> None:
         if key * nv + v in copied:
             return
-        j = const_of[v]
+        j = copyable[v]
         bucket(key)[0].append(j)
         reordered.add(key)
         copied.update(key * nv + w for w in nodes[j].outputs)
@@ -147,23 +147,25 @@ def _cut(graph, ids, node_dev, costs) -> tuple:
                 vdev[v] = d
                 pending[v] = i
                 if small:
-                    const_of[v] = i
+                    copyable[v] = i
             continue
         level = 0
         for v in ins:
             pd = vdev[v]
             if pd >= 0:
-                if v in pending and pd == d or v in const_of and pd != d:
+                if v in pending and pd == d or v in copyable and pd != d:
                     continue  # settled with this stage, or copied into it
                 lv = vlev[v] if pd == d else vlev[v] + 1
                 if lv > level:
                     level = lv
         key = level * nd + d
         for v in ins:
-            if v in const_of and vdev[v] != d:
+            if v in copyable and vdev[v] != d:
                 copy_into(v, key)
-            elif v in pending:  # its own device's stage, or (large, read elsewhere) level 0
-                settle(v, key, level) if vdev[v] == d else settle(v, vdev[v], 0)
+            elif v in pending and vdev[v] == d:
+                settle(v, key, level)
+            elif v in pending:  # large and read elsewhere: a level-0 stage on its device
+                settle(v, vdev[v], 0)
         b = bucket(key)
         b[0].append(i)
         for v in ins:
