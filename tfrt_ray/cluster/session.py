@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from device_actors.arena import SHM_ROOT
 from scheduler import ClusterSpec, DeviceSpec
 from tfrt_ray.errors import ClusterError, DeviceError, DeviceLostError
 from tfrt_ray.frontends.context import on_device
@@ -117,7 +118,7 @@ def init(
     if shared_memory_bytes > 0:
         sweep_stale_arenas()
         session.arena_dir = os.path.join(
-            ARENA_ROOT, f"{ARENA_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            SHM_ROOT, f"{ARENA_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     session.arena_bytes = shared_memory_bytes
     if not ray.is_initialized():
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
@@ -144,10 +145,10 @@ def init(
     return session
 
 
-ARENA_ROOT, ARENA_PREFIX = "/dev/shm", "tfrt-ray-"
+ARENA_PREFIX = "tfrt-ray-"  # then the driver's pid, so a dead driver's directory is known
 
 
-def sweep_stale_arenas(root: str = ARENA_ROOT) -> list[str]:
+def sweep_stale_arenas(root: str = SHM_ROOT) -> list[str]:
     """Removes the shared-memory directories of sessions whose driver (the pid in the
     name, on this node) is gone: a driver that crashed never ran `shutdown`. Returns
     what it removed."""
