@@ -44,7 +44,6 @@ class Block:
     path: str
     nbytes: int
     array: np.ndarray  # uint8, writable, over the whole mapping
-    tag: object = None  # the step holding it; None for a resident tensor
 
 
 class Arena:
@@ -54,7 +53,6 @@ class Arena:
         self.directory = directory
         self.prefix = prefix
         self.capacity = capacity_bytes
-        self.min_bytes = MIN_BYTES
         self.used = 0  # bytes in blocks held for steps (resident blocks are not counted)
         self.resident = 0
         self._count = 0
@@ -99,7 +97,6 @@ class Arena:
             if block is None:
                 return None
         self.used += nbytes
-        block.tag = tag
         self._held.setdefault(tag, []).append(block)
         return block
 
@@ -139,7 +136,6 @@ class Arena:
             for path in self._mailboxes.pop(tag, ()):
                 _unlink(path)
             for block in self._held.pop(tag, ()):
-                block.tag = None
                 self.used -= block.nbytes
                 self._free.setdefault(block.nbytes, []).append(block)
 
@@ -211,7 +207,7 @@ def blocks_to_write(arena: Arena, stage, positions, tag) -> dict[int, np.ndarray
         return into  # not loaded, or a plugin's stage
     for i in positions:
         t = stage.out_types[i]
-        if t.nbytes >= arena.min_bytes and stage.writes_into(i):
+        if t.nbytes >= MIN_BYTES and stage.writes_into(i):
             block = arena.alloc(t.nbytes, tag)
             if block is None:
                 break
@@ -222,7 +218,7 @@ def blocks_to_write(arena: Arena, stage, positions, tag) -> dict[int, np.ndarray
 def adopt_resident(arena: Arena, stage, value):
     """``value``, moved into a resident block first if it is one of ``stage``'s own
     tensors (a weight it hands out), so every later step sends it without a copy."""
-    if type(value) is not np.ndarray or value.nbytes < arena.min_bytes \
+    if type(value) is not np.ndarray or value.nbytes < MIN_BYTES \
             or arena.owner(value) is not None:
         return value
     if stage is None or not any(v is value for v in stage.template):

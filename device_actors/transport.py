@@ -141,7 +141,7 @@ def decode(obj):
 def encode_shared(value, shared: arena.Arena, tag):
     """``value`` as an `ArenaTensor` in the ``shared`` arena, or as a WireTensor when it
     is small, not a NumPy array, or the arena is full."""
-    if type(value) is not np.ndarray or value.nbytes < shared.min_bytes:
+    if type(value) is not np.ndarray or value.nbytes < arena.MIN_BYTES:
         return encode(value)
     block = shared.place(value, tag)
     if block is None:
