@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from device_actors.kernels import get_kernel
+from device_actors.kernels.onednn import set_threads as set_onednn_threads
 from tfrt_ray.errors import OpExecutionError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.ops import get_op
@@ -78,6 +79,7 @@ class CompiledStage:
         self.slot = slot
         self.n_inputs = len(self.input_ids)
         self.out_slots = tuple(slot[v] for v in self.output_ids)
+        self.result_slots = self.out_slots  # where `steps` leave the outputs (layout.py)
         self.out_types = tuple(types[v] for v in self.output_ids)
         self._producers: dict[int, int | None] = {}
         self.kernels = [self._bind(n, device_type) for n in self.nodes]
@@ -91,6 +93,12 @@ class CompiledStage:
 
             if worth_parallel(self.nodes, types):
                 self.concurrent = ConcurrentSchedule(self, cores)
+        self.cores = cores
+        self.onednn_ops = 0  # ops the layout moved to oneDNN (device_actors.layout)
+        if self.concurrent is None and device_type == "cpu":
+            from device_actors.layout import use_channels_last
+
+            self.onednn_ops = use_channels_last(self, types)
 
     # ---- compile time -------------------------------------------------------------
 
@@ -144,7 +152,7 @@ class CompiledStage:
         kernel can write into a given buffer."""
         if position in self._producers:
             return self._producers[position]
-        target, found = self.out_slots[position], None
+        target, found = self.result_slots[position], None
         for k in range(len(self.steps) - 1, -1, -1):
             kind, fn, a, b, c = self.steps[k]
             if kind is MULTI and target in b:
@@ -165,6 +173,8 @@ class CompiledStage:
         there (a shared-memory block, for one)."""
         if self.concurrent is not None:
             return self.concurrent.run(inputs)
+        if self.onednn_ops:
+            set_onednn_threads(self.cores)
         steps = self.steps
         if into:
             steps = list(steps)
@@ -192,7 +202,44 @@ class CompiledStage:
                         env[s] = None
         except Exception:  # noqa: BLE001 - any kernel failure becomes an error value
             return self.run_checked(inputs)
-        return [env[s] for s in self.out_slots]
+        return [env[s] for s in self.result_slots]
+
+    def run_profiled(self, inputs: Sequence, timings: dict, timeline: list) -> list:
+        """`run`, timing each step: adds its seconds to ``timings[node name]`` and appends
+        ``(node name, op, start, end)`` to ``timeline`` (layout copies as op "reorder").
+        The steps timed are those `run` takes (oneDNN's where the layout chose them); a
+        stage that fails, or runs its ops on a thread pool, is timed on the checked path."""
+        if self.concurrent is not None:
+            return self.run_checked(inputs, timings, timeline)
+        if self.onednn_ops:
+            set_onednn_threads(self.cores)
+        env = self.template.copy()
+        env[: self.n_inputs] = inputs
+        spans = []
+        try:
+            for (kind, fn, a, b, c), node in zip(self.steps, self.step_nodes):
+                t0 = time.time()
+                if kind is BINARY:
+                    env[c] = fn(env[a], env[b])
+                elif kind is UNARY:
+                    env[b] = fn(env[a])
+                elif kind is GENERAL:
+                    env[b] = fn(*[env[i] for i in a])
+                elif kind is MULTI:
+                    for s, value in zip(b, fn(*[env[i] for i in a])):
+                        env[s] = value
+                else:
+                    for s in a:
+                        env[s] = None
+                    continue
+                name, op = (node.name, node.op) if node is not None else ("layout", "reorder")
+                spans.append((name, op, t0, time.time()))
+        except Exception:  # noqa: BLE001 - any kernel failure: the checked path says which
+            return self.run_checked(inputs, timings, timeline)
+        for name, _op, t0, t1 in spans:
+            timings[name] = timings.get(name, 0.0) + t1 - t0
+        timeline.extend(spans)
+        return [env[s] for s in self.result_slots]
 
     def run_checked(
         self, inputs: Sequence, timings: dict | None = None, timeline: list | None = None

@@ -69,7 +69,8 @@ class DeviceType:
             `CompiledStage`'s signature ``(nodes, types, inputs, outputs, device_type,
             device_id, cores)`` returning an object with ``run(inputs) -> outputs``,
             ``run_checked(inputs, timings=None, timeline=None)`` and ``template`` (its
-            resident constants).
+            resident constants); profiled runs call ``run_profiled(inputs, timings,
+            timeline)`` where the object has one, else ``run_checked``.
         stage_ops: the ops ``compile_stage`` can compile.
         to_host / from_host: a device value -> host ``np.ndarray`` and back; None when the
             type's values already are host NumPy arrays.

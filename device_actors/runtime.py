@@ -94,7 +94,10 @@ class DeviceRuntime:
         self.steps_run += 1
         if profile:
             t0 = time.time()
-            outs = stage.run_checked(inputs, timings=self.op_seconds, timeline=self.timeline)
+            if hasattr(stage, "run_profiled"):
+                outs = stage.run_profiled(inputs, self.op_seconds, self.timeline)
+            else:
+                outs = stage.run_checked(inputs, timings=self.op_seconds, timeline=self.timeline)
             self.timeline.append((key, "stage", t0, time.time()))
             return outs
         return stage.run(inputs, into) if into else stage.run(inputs)
@@ -126,6 +129,7 @@ class DeviceRuntime:
             "type": self.device_type,
             "cores": self.cores,
             "stages": len(self.stages),
+            "onednn_ops": sum(getattr(s, "onednn_ops", 0) for s in self.stages.values()),
             "bytes_held": self.bytes_held,
             "mem_limit_bytes": self.mem_limit_bytes,
             "steps_run": self.steps_run,

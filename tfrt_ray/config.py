@@ -3,6 +3,8 @@
 ``TFRT_RAY_CHECK_EAGER=1`` makes eager execution on the host also run each op's shape and
 dtype rule and compare it with what the kernel produced (slower; for testing the op specs).
 ``TFRT_RAY_PRINT_IR_AFTER_ALL=1`` prints the graph after every compiler pass.
+``TFRT_RAY_ONEDNN=0`` keeps the CPU device off oneDNN (NumPy kernels everywhere);
+``TFRT_RAY_ONEDNN=/path/to/libdnnl.so.3`` names the library to load instead of the wheel's.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ def _flag(name: str) -> bool:
 class DebugConfig:
     check_eager: bool = False
     print_ir_after_all: bool = False
+    onednn: str = ""  # "" = the installed library if any; "0" = off; else a library path
 
 
 debug = DebugConfig(
     check_eager=_flag("TFRT_RAY_CHECK_EAGER"),
     print_ir_after_all=_flag("TFRT_RAY_PRINT_IR_AFTER_ALL"),
+    onednn=os.environ.get("TFRT_RAY_ONEDNN", "").strip(),
 )

@@ -125,6 +125,10 @@ class KernelNotFoundError(TfrtRayError):
     """No kernel is registered for an (op, device type) pair."""
 
 
+class KernelLibraryError(TfrtRayError):
+    """A native kernel library (oneDNN) has no implementation for a case, or a call failed."""
+
+
 class OpExecutionError(TfrtRayError):
     """A kernel failed while running."""
 

@@ -1,0 +1,386 @@
+"""oneDNN primitives for the CPU device: convolution, pooling and layout reorders.
+
+oneDNN (Intel's deep-learning kernel library, vendor-neutral ISA dispatch) comes from the
+``onednn-cpu-gomp`` wheel, which installs ``libdnnl.so.3`` under ``sys.prefix/lib``; we call
+its C API through ctypes (no code of ours is compiled). Its convolutions reach 250-310
+GFLOP/s on one AVX-512 core here where im2col + OpenBLAS reaches 170-210, but only on
+*channels-last* activations (NHWC); on NCHW it falls back to its own im2col + GEMM, slower
+than ours. `device_actors.layout` decides which values of a stage live channels-last.
+
+A channels-last value is a plain NumPy array of shape ``(N, H, W, C)``, so elementwise NumPy
+ops between such values of one shape need no change.
+
+``TFRT_RAY_ONEDNN=0`` turns the library off (the NumPy kernels run everywhere);
+``TFRT_RAY_ONEDNN=/path/libdnnl.so.3`` names another build (`tfrt_ray.config`). The enum
+values below are those of oneDNN 3.x's ``dnnl_types.h`` (checked against 3.2).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import sys
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfrt_ray.config import debug
+from tfrt_ray.errors import KernelLibraryError
+
+_F32 = 3
+_TAG_ANY, _TAG_X, _TAG_NCHW, _TAG_OIHW, _TAG_NHWC = 1, 2, 5, 5, 22
+_FORWARD_INFERENCE = 96
+_CONVOLUTION_DIRECT = 1
+_POOLING = {"max": 0x1FF}
+_ELTWISE = {"relu": 0x20, "tanh": 0x21, "sigmoid": 0x29, "gelu_tanh": 0x2B, "gelu": 0x31}
+_QUERY_SRC, _QUERY_WEIGHTS, _QUERY_DST, _QUERY_IMPL = 129, 131, 133, 8
+_ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
+_STATUS = {1: "out_of_memory", 2: "invalid_arguments", 3: "unimplemented",
+           5: "runtime_error", 6: "not_required"}
+_MAX_NDIMS = 12
+
+_V = ctypes.c_void_p
+_PV = ctypes.POINTER(_V)
+_INT = ctypes.c_int
+_DIMS = ctypes.c_int64 * _MAX_NDIMS
+_PDIMS = ctypes.POINTER(ctypes.c_int64)
+
+
+class _ExecArg(ctypes.Structure):
+    _fields_ = [("arg", _INT), ("memory", _V)]
+
+
+_SIGNATURES = {
+    "dnnl_engine_create": [_PV, _INT, ctypes.c_size_t],
+    "dnnl_stream_create": [_PV, _V, ctypes.c_uint],
+    "dnnl_memory_desc_create_with_tag": [_PV, _INT, _PDIMS, _INT, _INT],
+    "dnnl_memory_desc_destroy": [_V],
+    "dnnl_memory_create": [_PV, _V, _V, _V],
+    "dnnl_memory_destroy": [_V],
+    "dnnl_primitive_attr_create": [_PV],
+    "dnnl_primitive_attr_destroy": [_V],
+    "dnnl_primitive_attr_set_post_ops": [_V, _V],
+    "dnnl_post_ops_create": [_PV],
+    "dnnl_post_ops_destroy": [_V],
+    "dnnl_post_ops_append_eltwise": [_V, _INT, ctypes.c_float, ctypes.c_float],
+    "dnnl_convolution_forward_primitive_desc_create": [
+        _PV, _V, _INT, _INT, _V, _V, _V, _V, _PDIMS, _PDIMS, _PDIMS, _PDIMS, _V],
+    "dnnl_pooling_forward_primitive_desc_create": [
+        _PV, _V, _INT, _INT, _V, _V, _PDIMS, _PDIMS, _PDIMS, _PDIMS, _PDIMS, _V],
+    "dnnl_reorder_primitive_desc_create": [_PV, _V, _V, _V, _V, _V],
+    "dnnl_primitive_desc_query": [_V, _INT, _INT, _V],
+    "dnnl_primitive_desc_query_md": [_V, _INT, _INT],
+    "dnnl_primitive_desc_destroy": [_V],
+    "dnnl_primitive_create": [_PV, _V],
+    "dnnl_primitive_destroy": [_V],
+    "dnnl_primitive_execute": [_V, _V, _INT, _V],
+    "dnnl_memory_desc_get_size": [_V],
+    "dnnl_memory_desc_equal": [_V, _V],
+}
+_RESTYPES = {"dnnl_primitive_desc_query_md": _V, "dnnl_memory_desc_get_size": ctypes.c_size_t}
+
+
+def _candidates() -> list[str]:
+    named = debug.onednn
+    if named and named not in ("0", "1"):
+        return [named]
+    found = ctypes.util.find_library("dnnl")
+    return [os.path.join(sys.prefix, "lib", "libdnnl.so.3")] + ([found] if found else [])
+
+
+@functools.lru_cache(maxsize=1)
+def _library():
+    """The loaded library with its signatures set, or None where it is off or absent."""
+    if debug.onednn == "0":
+        return None
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+            for name, argtypes in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.argtypes = argtypes
+                fn.restype = _RESTYPES.get(name, _INT)
+        except (OSError, AttributeError):  # absent, or a build without the 3.x C API
+            continue
+        return lib
+    return None
+
+
+def available() -> bool:
+    """Whether oneDNN is installed, loads, and is not turned off by ``TFRT_RAY_ONEDNN=0``."""
+    return _library() is not None
+
+
+def _check(status: int, call: str) -> None:
+    if status:
+        raise KernelLibraryError(f"oneDNN {call} failed: {_STATUS.get(status, status)}")
+
+
+def _call(name: str, *args) -> None:
+    _check(getattr(_library(), name)(*args), name)
+
+
+def _new(name: str, *args) -> _V:
+    handle = _V()
+    _call(name, ctypes.byref(handle), *args)
+    return handle
+
+
+@functools.lru_cache(maxsize=1)
+def _engine() -> _V:
+    return _new("dnnl_engine_create", 1, 0)  # dnnl_cpu, device 0
+
+
+_streams = threading.local()
+
+
+def _stream() -> _V:
+    """This thread's stream (one per thread, so stages on different threads never share)."""
+    s = getattr(_streams, "stream", None)
+    if s is None:
+        s = _streams.stream = _new("dnnl_stream_create", _engine(), 1)
+    return s
+
+
+@functools.lru_cache(maxsize=1)
+def _gomp():
+    return ctypes.CDLL(ctypes.util.find_library("gomp") or "libgomp.so.1")
+
+
+def set_threads(n: int) -> None:
+    """oneDNN's OpenMP threads for primitives this thread runs next."""
+    _gomp().omp_set_num_threads(int(n))
+
+
+def _dims(values: Sequence[int]) -> _DIMS:
+    return _DIMS(*values)
+
+
+class _Desc:
+    """A memory descriptor we made (and so destroy)."""
+
+    def __init__(self, shape: Sequence[int], tag: int) -> None:
+        self.lib = _library()
+        self.handle = _new("dnnl_memory_desc_create_with_tag", len(shape), _dims(shape), _F32,
+                           tag)
+
+    def __del__(self) -> None:
+        if hasattr(self, "handle"):
+            self.lib.dnnl_memory_desc_destroy(self.handle)
+
+
+def _layout_desc(shape: Sequence[int], channels_last: bool) -> _Desc:
+    """The descriptor of an NCHW ``shape`` laid out NCHW or NHWC."""
+    return _Desc(shape, _TAG_NHWC if channels_last else _TAG_NCHW)
+
+
+def channels_last_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The NumPy shape (N, H, W, C) of an NCHW ``shape`` held channels-last."""
+    n, c, h, w = shape
+    return (n, h, w, c)
+
+
+def _float32(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` as a C-contiguous float32 array, checked to have the ``shape`` a primitive was
+    made for (a primitive reads and writes raw memory: a wrong shape must never reach it)."""
+    if x.shape != shape:
+        raise KernelLibraryError(f"oneDNN primitive made for shape {shape} got {x.shape}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _bytes(md: _V) -> int:
+    return _library().dnnl_memory_desc_get_size(md)
+
+
+class _Primitive:
+    """A primitive and the descriptor it was made from; ``run`` makes the memory objects
+    per call (a few microseconds), so one primitive can run on several threads at once."""
+
+    def __init__(self, pd: _V) -> None:
+        self.lib = _library()
+        self._pd = pd  # owns the descriptors `md` returns; destroyed with this object
+        s = ctypes.c_char_p()
+        _call("dnnl_primitive_desc_query", pd, _QUERY_IMPL, 0, ctypes.cast(ctypes.byref(s), _V))
+        self.name = (s.value or b"").decode()
+        self.prim = _new("dnnl_primitive_create", pd)
+
+    def md(self, query: int) -> _V:
+        return _V(self.lib.dnnl_primitive_desc_query_md(self._pd, query, 0))
+
+    def run(self, args: Sequence[tuple[int, _V, int]]) -> None:
+        lib, engine = self.lib, _engine()
+        mems = []
+        try:
+            for _, md, ptr in args:
+                mems.append(_new("dnnl_memory_create", md, engine, _V(ptr)))
+            packed = (_ExecArg * len(args))(
+                *(_ExecArg(a, m) for (a, _, _), m in zip(args, mems)))
+            _check(lib.dnnl_primitive_execute(self.prim, _stream(), len(args),
+                                              ctypes.cast(packed, _V)),
+                   f"execute ({self.name})")
+        finally:
+            for m in mems:
+                lib.dnnl_memory_destroy(m)
+
+    def __del__(self) -> None:
+        lib = getattr(self, "lib", None)
+        if lib is not None and hasattr(self, "prim"):
+            lib.dnnl_primitive_destroy(self.prim)
+        if lib is not None:
+            lib.dnnl_primitive_desc_destroy(self._pd)
+
+
+class _Copy:
+    """A reorder from one memory descriptor to another (the caller keeps both alive)."""
+
+    def __init__(self, src: _V, dst: _V) -> None:
+        e = _engine()
+        self.prim = _Primitive(_new("dnnl_reorder_primitive_desc_create", src, e, dst, e, None))
+        self.src, self.dst = src, dst
+        self.out_elems = _bytes(dst) // 4
+
+    def __call__(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        self.prim.run(((_ARG_SRC, self.src, x.ctypes.data), (_ARG_DST, self.dst, out.ctypes.data)))
+        return out
+
+
+def _same(a: _V, b: _V) -> bool:
+    return bool(_library().dnnl_memory_desc_equal(a, b))
+
+
+class Reorder:
+    """NCHW <-> channels-last copies of one NCHW ``shape``: ``Reorder(shape, to_channels_last)
+    (x, out=None)``."""
+
+    takes_out = True  # see CompiledStage.run's ``into``
+
+    def __init__(self, shape: Sequence[int], to_channels_last: bool) -> None:
+        shape = tuple(int(d) for d in shape)
+        self.in_shape = shape if to_channels_last else channels_last_shape(shape)
+        self.out_shape = channels_last_shape(shape) if to_channels_last else shape
+        self._descs = (_layout_desc(shape, not to_channels_last),
+                       _layout_desc(shape, to_channels_last))
+        self.copy = _Copy(self._descs[0].handle, self._descs[1].handle)
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = _float32(x, self.in_shape)
+        if out is None:
+            out = np.empty(self.out_shape, np.float32)
+        elif out.shape != self.out_shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise KernelLibraryError(f"reorder output must be float32 {self.out_shape}, C order")
+        return self.copy(x, out)
+
+
+def _attr(activation: str) -> _V:
+    attr = _new("dnnl_primitive_attr_create")
+    if activation != "none":
+        ops = _new("dnnl_post_ops_create")
+        _call("dnnl_post_ops_append_eltwise", ops, _ELTWISE[activation], 0.0, 0.0)
+        _call("dnnl_primitive_attr_set_post_ops", attr, ops)
+        _library().dnnl_post_ops_destroy(ops)
+    return attr
+
+
+def _out_len(size: int, k: int, stride: int, dilation: int, before: int, after: int) -> int:
+    return (size + before + after - ((k - 1) * dilation + 1)) // stride + 1
+
+
+class Conv:
+    """A 2-D convolution (group 1) with bias and activation fused, its weights reordered once
+    into the layout the primitive wants. ``src_channels_last`` / ``dst_channels_last`` pick
+    the layouts of ``x`` and of the result. Where oneDNN has only its reference
+    implementation for those layouts, it picks its own and the conv reorders around the
+    primitive; where it has nothing better than the reference, raises `KernelLibraryError`."""
+
+    ACTIVATIONS = frozenset(("none", *_ELTWISE))
+
+    def __init__(self, x_shape, w: np.ndarray, b: np.ndarray | None, *, strides, pads,
+                 dilations, activation: str, src_channels_last: bool,
+                 dst_channels_last: bool) -> None:
+        x_shape = tuple(int(d) for d in x_shape)
+        cout, _, kh, kw = w.shape
+        out_shape = (x_shape[0], cout,
+                     _out_len(x_shape[2], kh, strides[0], dilations[0], pads[0], pads[2]),
+                     _out_len(x_shape[3], kw, strides[1], dilations[1], pads[1], pads[3]))
+        self.out_shape = channels_last_shape(out_shape) if dst_channels_last else out_shape
+        self.in_shape = channels_last_shape(x_shape) if src_channels_last else x_shape
+        src = _layout_desc(x_shape, src_channels_last)
+        dst = _layout_desc(out_shape, dst_channels_last)
+        w_any = _Desc(w.shape, _TAG_ANY)
+        self._bias = None if b is None else _Desc((cout,), _TAG_X)
+        self.bias = None if b is None else np.ascontiguousarray(b, np.float32)
+        geometry = (_dims(strides), _dims([d - 1 for d in dilations]), _dims(pads[:2]),
+                    _dims(pads[2:]))
+
+        def make(src_md: _V, dst_md: _V) -> _Primitive:
+            attr = _attr(activation)
+            try:
+                return _Primitive(_new(
+                    "dnnl_convolution_forward_primitive_desc_create", _engine(),
+                    _FORWARD_INFERENCE, _CONVOLUTION_DIRECT, src_md, w_any.handle,
+                    None if b is None else self._bias.handle, dst_md, *geometry, attr))
+            finally:
+                _library().dnnl_primitive_attr_destroy(attr)
+
+        self.prim = make(src.handle, dst.handle)
+        if self.prim.name.startswith("ref"):
+            any_src, any_dst = _Desc(x_shape, _TAG_ANY), _Desc(out_shape, _TAG_ANY)
+            self.prim = make(any_src.handle, any_dst.handle)
+        if self.prim.name.startswith("ref"):
+            raise KernelLibraryError(f"oneDNN has only its reference convolution for x {x_shape}, "
+                              f"w {tuple(w.shape)}")
+        self.name = self.prim.name
+        self._descs = (src, dst, w_any)  # kept alive for the reorders below
+        p_src, p_dst = self.prim.md(_QUERY_SRC), self.prim.md(_QUERY_DST)
+        self.pre = None if _same(p_src, src.handle) else _Copy(src.handle, p_src)
+        self.post = None if _same(p_dst, dst.handle) else _Copy(p_dst, dst.handle)
+        self.src, self.dst, self.w_md = p_src, p_dst, self.prim.md(_QUERY_WEIGHTS)
+        w_plain = _Desc(w.shape, _TAG_OIHW)
+        self.weights = _Copy(w_plain.handle, self.w_md)(
+            np.ascontiguousarray(w, np.float32), np.empty(_bytes(self.w_md) // 4, np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = _float32(x, self.in_shape)
+        if self.pre is not None:
+            x = self.pre(x, np.empty(self.pre.out_elems, np.float32))
+        out = np.empty(self.out_shape, np.float32)
+        y = out if self.post is None else np.empty(_bytes(self.dst) // 4, np.float32)
+        args = [(_ARG_SRC, self.src, x.ctypes.data),
+                (_ARG_WEIGHTS, self.w_md, self.weights.ctypes.data),
+                (_ARG_DST, self.dst, y.ctypes.data)]
+        if self.bias is not None:
+            args.append((_ARG_BIAS, self._bias.handle, self.bias.ctypes.data))
+        self.prim.run(args)
+        return out if self.post is None else self.post(y, out)
+
+
+class Pool:
+    """2-D max pooling (``kind="max"``) of channels-last values."""
+
+    def __init__(self, x_shape, out_hw, *, kind: str, kernel_shape, strides, pads) -> None:
+        x_shape = tuple(int(d) for d in x_shape)
+        out_shape = (*x_shape[:2], *out_hw)
+        self.in_shape = channels_last_shape(x_shape)
+        self.out_shape = channels_last_shape(out_shape)
+        self._descs = (_layout_desc(x_shape, True), _layout_desc(out_shape, True))
+        self.src, self.dst = (d.handle for d in self._descs)
+        attr = _attr("none")
+        try:
+            self.prim = _Primitive(_new(
+                "dnnl_pooling_forward_primitive_desc_create", _engine(), _FORWARD_INFERENCE,
+                _POOLING[kind], self.src, self.dst, _dims(strides), _dims(kernel_shape),
+                _dims((0, 0)), _dims(pads[:2]), _dims(pads[2:]), attr))
+        finally:
+            _library().dnnl_primitive_attr_destroy(attr)
+        if self.prim.name.startswith("ref"):
+            raise KernelLibraryError(f"oneDNN has only its reference pooling for x {x_shape}")
+        self.name = self.prim.name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = _float32(x, self.in_shape)
+        out = np.empty(self.out_shape, np.float32)
+        self.prim.run(((_ARG_SRC, self.src, x.ctypes.data), (_ARG_DST, self.dst, out.ctypes.data)))
+        return out

@@ -1,0 +1,200 @@
+"""Channels-last lowering: the CPU device's choice of memory layout for a compiled stage.
+
+The graph is NCHW everywhere (ONNX's layout). oneDNN's fast convolutions want NHWC
+(`device_actors.kernels.onednn`), so after `CompiledStage` has lowered its nodes to steps,
+`use_channels_last` rewrites the steps:
+
+- a convolution whose weights (and bias) are constants of the stage, with static shapes and
+  float32, runs as a oneDNN primitive (weights reordered once, here) that writes NHWC;
+- max pooling of an NHWC value runs as a oneDNN primitive, NHWC to NHWC;
+- an elementwise op (or fused elementwise program) whose tensor inputs are all NHWC values
+  of the output's shape (or scalars) runs unchanged on the NHWC arrays, and its result is
+  NHWC: residual adds and activations never leave the layout;
+- any other reader of an NHWC value, and the stage's outputs, get one NCHW copy of it
+  (one oneDNN reorder per value, made just before its first such reader).
+
+The layout is the device's decision, made when the stage is compiled: the graph, its
+passes, the plan and the executable file stay layout-free, and a device without oneDNN runs
+the same stage on the NumPy kernels. The checked path (`CompiledStage.run_checked`, taken
+when a step fails, to say which op failed) runs the NumPy kernels on NCHW; both paths
+compute the same values (tests/runtime/test_channels_last.py). Profiled runs time the steps
+as rewritten here (layout copies show as op "reorder").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from device_actors.executor import BINARY, MULTI, UNARY
+from device_actors.kernels import onednn
+from tfrt_ray.errors import KernelLibraryError
+from tfrt_ray.ir.ops import get_op
+from tfrt_ray.ir.types import TensorType
+
+CONV_OPS = frozenset(("conv2d", "fused_conv2d"))
+# Below this many flops a convolution stays on NumPy: oneDNN's per-call cost (about 10 us of
+# ctypes and memory objects) would eat what it saves.
+MIN_CONV_FLOPS = 1e6
+
+
+def _static(t: TensorType) -> bool:
+    return all(type(d) is int for d in t.shape)
+
+
+def _args(step) -> tuple[int, ...]:
+    kind, _, a, b, _ = step
+    if kind is UNARY:
+        return (a,)
+    if kind is BINARY:
+        return (a, b)
+    return tuple(a)  # GENERAL, MULTI
+
+
+def _with_args(step, args: Sequence[int]):
+    kind, fn, a, b, c = step
+    if kind is UNARY:
+        return (kind, fn, args[0], b, c)
+    if kind is BINARY:
+        return (kind, fn, args[0], args[1], c)
+    return (kind, fn, tuple(args), b, c)
+
+
+def _out(step) -> int | None:
+    kind, _, _, b, c = step
+    return c if kind is BINARY else None if kind is MULTI else b
+
+
+class _Rewrite:
+    """One pass over a stage's steps; see the module docstring."""
+
+    def __init__(self, stage, types: Sequence[TensorType]) -> None:
+        self.stage, self.types = stage, types
+        self.value_of = {s: v for v, s in stage.slot.items()}
+        self.nhwc: dict[int, TensorType] = {}  # slot -> the NCHW type of its NHWC value
+        self.nchw_copy: dict[int, int] = {}  # NHWC slot -> slot of its NCHW copy
+        self.steps: list[tuple] = []
+        self.nodes: list = []
+        self.moved = 0
+
+    def _new_slot(self) -> int:
+        self.stage.template.append(None)
+        return len(self.stage.template) - 1
+
+    def _emit(self, step, node) -> None:
+        self.steps.append(step)
+        self.nodes.append(node)
+
+    def _nchw(self, s: int) -> int:
+        """A slot holding ``s`` in NCHW, adding the copy step the first time."""
+        if s not in self.nhwc:
+            return s
+        if s not in self.nchw_copy:
+            self.nchw_copy[s] = copy = self._new_slot()
+            reorder = onednn.Reorder(self.nhwc[s].shape, to_channels_last=False)
+            self._emit((UNARY, reorder, s, copy, None), None)
+        return self.nchw_copy[s]
+
+    def _const(self, s: int):
+        return self.stage.template[s] if s >= self.stage.n_inputs else None
+
+    def _conv(self, node, step) -> bool:
+        args = _args(step)
+        x_t = self.types[node.inputs[0]]
+        w = self._const(args[1])
+        b = self._const(args[2]) if len(args) > 2 else None
+        attrs = dict(node.attrs)
+        if (w is None or (len(args) > 2 and b is None) or attrs.get("group", 1) != 1
+                or x_t.dtype != "f32" or not _static(x_t) or w.dtype != np.float32
+                or attrs.get("activation", "none") not in onednn.Conv.ACTIVATIONS):
+            return False
+        out_t = self.types[node.outputs[0]]
+        if 2 * w.size * out_t.shape[2] * out_t.shape[3] * x_t.shape[0] < MIN_CONV_FLOPS:
+            return False
+        try:
+            conv = onednn.Conv(x_t.shape, w, b, strides=attrs["strides"], pads=attrs["pads"],
+                               dilations=attrs["dilations"],
+                               activation=attrs.get("activation", "none"),
+                               src_channels_last=args[0] in self.nhwc, dst_channels_last=True)
+        except KernelLibraryError:
+            return False
+        out = _out(step)
+        self._emit((UNARY, conv, args[0], out, None), node)
+        self.nhwc[out] = out_t
+        return True
+
+    def _pool(self, node, step) -> bool:
+        (x,) = _args(step)
+        attrs = dict(node.attrs)
+        if x not in self.nhwc or any(d != 1 for d in attrs["dilations"]):
+            return False
+        out_t = self.types[node.outputs[0]]
+        # ceil_mode's overhang is more padding at the bottom/right (max ignores padding).
+        kernel, strides = attrs["kernel_shape"], attrs["strides"] or (1, 1)
+        x_t = self.nhwc[x]
+        pads = list(attrs["pads"])
+        for i in range(2):
+            need = (out_t.shape[2 + i] - 1) * strides[i] + kernel[i]
+            pads[2 + i] = max(pads[2 + i], need - x_t.shape[2 + i] - pads[i])
+        try:
+            pool = onednn.Pool(x_t.shape, out_t.shape[2:], kind="max", kernel_shape=kernel,
+                               strides=strides, pads=pads)
+        except KernelLibraryError:
+            return False
+        out = _out(step)
+        self._emit((UNARY, pool, x, out, None), node)
+        self.nhwc[out] = out_t
+        return True
+
+    def _elementwise(self, node, step) -> bool:
+        if get_op(node.op).family != "elementwise" and node.op != "fused_elementwise":
+            return False
+        if len(node.outputs) != 1:
+            return False
+        out_t = self.types[node.outputs[0]]
+        args = _args(step)
+        if not any(s in self.nhwc for s in args):
+            return False
+        for s, v in zip(args, node.inputs):
+            if s in self.nhwc:
+                if self.nhwc[s] != out_t:
+                    return False
+            elif self.types[v].shape != ():
+                return False
+        self._emit(step, node)
+        self.nhwc[_out(step)] = out_t
+        return True
+
+    def run(self) -> int:
+        stage = self.stage
+        for step, node in zip(stage.steps, stage.step_nodes):
+            if node is None:  # FREE: the NCHW copies die with their NHWC originals
+                kind, fn, dead, b, c = step
+                extra = tuple(self.nchw_copy[s] for s in dead if s in self.nchw_copy)
+                self._emit((kind, fn, dead + extra, b, c), None)
+                continue
+            if node.op in CONV_OPS and self._conv(node, step):
+                self.moved += 1
+                continue
+            if node.op == "max_pool2d" and self._pool(node, step):
+                self.moved += 1
+                continue
+            if self._elementwise(node, step):
+                continue
+            args = _args(step)
+            if any(s in self.nhwc for s in args):
+                step = _with_args(step, [self._nchw(s) for s in args])
+            self._emit(step, node)
+        if self.moved:
+            stage.result_slots = tuple(self._nchw(s) for s in stage.out_slots)
+            stage.steps, stage.step_nodes = self.steps, self.nodes
+        return self.moved
+
+
+def use_channels_last(stage, types: Sequence[TensorType]) -> int:
+    """Rewrites ``stage``'s steps to run its convolutions (and what lies between them) on
+    NHWC values through oneDNN; returns how many ops moved (0: the stage is unchanged)."""
+    if not onednn.available():
+        return 0
+    return _Rewrite(stage, types).run()
