@@ -7,7 +7,9 @@ Models (built locally by `benchmarks.models`, seeded random weights): ResNet-50 
 ResNet-50 of the onnx wheel, 1x3x224x224) and a BERT-base-size encoder (seq 128).
 
 - tfrt-ray: import -> ``optimize(level)`` -> ``CompiledStage(..., cores=1)``, run
-  in-process with BLAS held to one thread (threadpoolctl).
+  in-process with BLAS and OpenMP held to one thread (threadpoolctl). The stage's
+  convolutions run through oneDNN on channels-last values where it is installed
+  (`device_actors.layout`); the row "oneDNN off" is -O2 on the NumPy kernels only.
 - ONNX Runtime: ``intra_op_num_threads=1``, ``inter_op_num_threads=1``, sequential,
   ``ORT_ENABLE_ALL``.
 - Levels 0 / 1 / 2: no passes / cleanup / cleanup + batch-norm folding and fusions.
@@ -94,20 +96,28 @@ def check(name: str, got, want) -> None:
 def bench_model(label, model, feeds, number, repeat, rows):
     from threadpoolctl import threadpool_limits
 
+    from device_actors.kernels import onednn
+
     sess = ort_session(model)
     want = sess.run(None, feeds)[0]
     ort_t = summary(timeit(lambda: sess.run(None, feeds), number, repeat))
     rows.append({"model": label, "runtime": "onnxruntime", "min_ms": ort_t[0] * 1e3,
                  "median_ms": ort_t[1] * 1e3, "ratio_vs_ort_min": 1.0,
                  "ratio_vs_ort_median": 1.0})
-    for level in (0, 1, 2):
-        g, stage = tfrt_stage(model, level)
+    for level, kernels in ((0, ""), (1, ""), (2, ""), (2, "numpy")):
+        if kernels:
+            with onednn.turned_off():
+                g, stage = tfrt_stage(model, level)
+        else:
+            g, stage = tfrt_stage(model, level)
         fn = stage_fn(g, stage, feeds)
         with threadpool_limits(1):
             out = fn()
             check(f"{label} level {level}", out[0], want)
             t = summary(timeit(fn, number, repeat))
-        rows.append({"model": label, "runtime": f"tfrt-ray -O{level}", "nodes": len(g.nodes),
+        name = f"tfrt-ray -O{level}" + (", oneDNN off" if kernels else "")
+        rows.append({"model": label, "runtime": name, "nodes": len(g.nodes),
+                     "onednn_ops": stage.onednn_ops,
                      "min_ms": t[0] * 1e3, "median_ms": t[1] * 1e3,
                      "ratio_vs_ort_min": t[0] / ort_t[0],
                      "ratio_vs_ort_median": t[1] / ort_t[1]})

@@ -17,6 +17,7 @@ values below are those of oneDNN 3.x's ``dnnl_types.h`` (checked against 3.2).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -109,9 +110,25 @@ def _library():
     return None
 
 
+_off = threading.local()
+
+
 def available() -> bool:
-    """Whether oneDNN is installed, loads, and is not turned off by ``TFRT_RAY_ONEDNN=0``."""
-    return _library() is not None
+    """Whether oneDNN is installed, loads, and is not turned off (``TFRT_RAY_ONEDNN=0``, or
+    `turned_off` on this thread)."""
+    return not getattr(_off, "on", False) and _library() is not None
+
+
+@contextlib.contextmanager
+def turned_off():
+    """Stages compiled on this thread inside the block use the NumPy kernels only (for
+    comparisons: benchmarks, tests)."""
+    before = getattr(_off, "on", False)
+    _off.on = True
+    try:
+        yield
+    finally:
+        _off.on = before
 
 
 def _check(status: int, call: str) -> None:
