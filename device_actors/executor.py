@@ -184,24 +184,28 @@ class CompiledStage:
                 args, out = (a, b) if kind is GENERAL else ((a,), b) if kind is UNARY \
                     else ((a, b), c)
                 steps[k] = (GENERAL, functools.partial(fn, out=buffer), args, out, None)
-        env = self.template.copy()
-        env[: self.n_inputs] = inputs
         try:
-            for kind, fn, a, b, c in steps:
-                if kind is BINARY:
-                    env[c] = fn(env[a], env[b])
-                elif kind is UNARY:
-                    env[b] = fn(env[a])
-                elif kind is GENERAL:
-                    env[b] = fn(*[env[i] for i in a])
-                elif kind is MULTI:
-                    for s, value in zip(b, fn(*[env[i] for i in a])):
-                        env[s] = value
-                else:
-                    for s in a:
-                        env[s] = None
+            return self._execute(steps, inputs)
         except Exception:  # noqa: BLE001 - any kernel failure becomes an error value
             return self.run_checked(inputs)
+
+    def _execute(self, steps: Sequence[tuple], inputs: Sequence) -> list:
+        """The step loop; a kernel's exception propagates."""
+        env = self.template.copy()
+        env[: self.n_inputs] = inputs
+        for kind, fn, a, b, c in steps:
+            if kind is BINARY:
+                env[c] = fn(env[a], env[b])
+            elif kind is UNARY:
+                env[b] = fn(env[a])
+            elif kind is GENERAL:
+                env[b] = fn(*[env[i] for i in a])
+            elif kind is MULTI:
+                for s, value in zip(b, fn(*[env[i] for i in a])):
+                    env[s] = value
+            else:
+                for s in a:
+                    env[s] = None
         return [env[s] for s in self.result_slots]
 
     def run_profiled(self, inputs: Sequence, timings: dict, timeline: list) -> list:
@@ -213,33 +217,29 @@ class CompiledStage:
             return self.run_checked(inputs, timings, timeline)
         if self.onednn_ops:
             set_onednn_threads(self.cores)
-        env = self.template.copy()
-        env[: self.n_inputs] = inputs
-        spans = []
-        try:
-            for (kind, fn, a, b, c), node in zip(self.steps, self.step_nodes):
+        spans: list[tuple] = []
+
+        def timed(fn, name: str, op: str):
+            def call(*args):
                 t0 = time.time()
-                if kind is BINARY:
-                    env[c] = fn(env[a], env[b])
-                elif kind is UNARY:
-                    env[b] = fn(env[a])
-                elif kind is GENERAL:
-                    env[b] = fn(*[env[i] for i in a])
-                elif kind is MULTI:
-                    for s, value in zip(b, fn(*[env[i] for i in a])):
-                        env[s] = value
-                else:
-                    for s in a:
-                        env[s] = None
-                    continue
-                name, op = (node.name, node.op) if node is not None else ("layout", "reorder")
+                out = fn(*args)
                 spans.append((name, op, t0, time.time()))
+                return out
+            return call
+
+        steps = [
+            step if step[0] is FREE else (step[0], timed(step[1], *(
+                (node.name, node.op) if node is not None else ("layout", "reorder"))), *step[2:])
+            for step, node in zip(self.steps, self.step_nodes)
+        ]
+        try:
+            outs = self._execute(steps, inputs)
         except Exception:  # noqa: BLE001 - any kernel failure: the checked path says which
             return self.run_checked(inputs, timings, timeline)
         for name, _op, t0, t1 in spans:
             timings[name] = timings.get(name, 0.0) + t1 - t0
         timeline.extend(spans)
-        return [env[s] for s in self.result_slots]
+        return outs
 
     def run_checked(
         self, inputs: Sequence, timings: dict | None = None, timeline: list | None = None
