@@ -4,8 +4,9 @@ The graph is NCHW everywhere (ONNX's layout). oneDNN's fast convolutions want NH
 (`device_actors.kernels.onednn`), so after `CompiledStage` has lowered its nodes to steps,
 `use_channels_last` rewrites the steps:
 
-- a convolution whose weights (and bias) are constants of the stage, with static shapes and
-  float32, runs as a oneDNN primitive (weights reordered once, here) that writes NHWC;
+- a convolution (grouped and depthwise too) whose weights (and bias) are constants of the
+  stage, with static shapes and float32, runs as a oneDNN primitive (weights reordered
+  once, here) that writes NHWC;
 - max pooling of an NHWC value runs as a oneDNN primitive, NHWC to NHWC;
 - an elementwise op (or fused elementwise program) whose tensor inputs are all NHWC values
   of the output's shape (or scalars) runs unchanged on the NHWC arrays, and its result is
@@ -105,7 +106,7 @@ class _Rewrite:
         w = self._const(args[1])
         b = self._const(args[2]) if len(args) > 2 else None
         attrs = dict(node.attrs)
-        if (w is None or (len(args) > 2 and b is None) or attrs.get("group", 1) != 1
+        if (w is None or (len(args) > 2 and b is None)
                 or x_t.dtype != "f32" or not _static(x_t) or w.dtype != np.float32
                 or attrs.get("activation", "none") not in onednn.Conv.ACTIVATIONS):
             return False
@@ -114,7 +115,7 @@ class _Rewrite:
             return False
         try:
             conv = onednn.Conv(x_t.shape, w, b, strides=attrs["strides"], pads=attrs["pads"],
-                               dilations=attrs["dilations"],
+                               dilations=attrs["dilations"], group=attrs.get("group", 1),
                                activation=attrs.get("activation", "none"),
                                src_channels_last=args[0] in self.nhwc, dst_channels_last=True)
         except KernelLibraryError:

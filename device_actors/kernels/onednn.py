@@ -32,7 +32,7 @@ from tfrt_ray.config import debug
 from tfrt_ray.errors import KernelLibraryError
 
 _F32 = 3
-_TAG_ANY, _TAG_X, _TAG_NCHW, _TAG_OIHW, _TAG_NHWC = 1, 2, 5, 5, 22
+_TAG_ANY, _TAG_X, _TAG_NCHW, _TAG_OIHW, _TAG_GOIHW, _TAG_NHWC = 1, 2, 5, 5, 6, 22
 _FORWARD_INFERENCE = 96
 _CONVOLUTION_DIRECT = 1
 _POOLING = {"max": 0x1FF}
@@ -306,19 +306,22 @@ def _out_len(size: int, k: int, stride: int, dilation: int, before: int, after: 
 
 
 class Conv:
-    """A 2-D convolution (group 1) with bias and activation fused, its weights reordered once
-    into the layout the primitive wants. ``src_channels_last`` / ``dst_channels_last`` pick
-    the layouts of ``x`` and of the result. Where oneDNN has only its reference
-    implementation for those layouts, it picks its own and the conv reorders around the
-    primitive; where it has nothing better than the reference, raises `KernelLibraryError`."""
+    """A 2-D convolution (any group count) with bias and activation fused, its weights
+    reordered once into the layout the primitive wants. ``src_channels_last`` /
+    ``dst_channels_last`` pick the layouts of ``x`` and of the result. Where oneDNN has only
+    its reference implementation for those layouts, it picks its own and the conv reorders
+    around the primitive; where it has nothing better than the reference, raises
+    `KernelLibraryError`."""
 
     ACTIVATIONS = frozenset(("none", *_ELTWISE))
 
     def __init__(self, x_shape, w: np.ndarray, b: np.ndarray | None, *, strides, pads,
-                 dilations, activation: str, src_channels_last: bool,
+                 dilations, group: int = 1, activation: str, src_channels_last: bool,
                  dst_channels_last: bool) -> None:
         x_shape = tuple(int(d) for d in x_shape)
         cout, _, kh, kw = w.shape
+        if group > 1:  # oneDNN's grouped weights: (G, Cout/G, Cin/G, kh, kw)
+            w = w.reshape(group, cout // group, *w.shape[1:])
         out_shape = (x_shape[0], cout,
                      _out_len(x_shape[2], kh, strides[0], dilations[0], pads[0], pads[2]),
                      _out_len(x_shape[3], kw, strides[1], dilations[1], pads[1], pads[3]))
@@ -355,7 +358,7 @@ class Conv:
         self.pre = None if _same(p_src, src.handle) else _Copy(src.handle, p_src)
         self.post = None if _same(p_dst, dst.handle) else _Copy(p_dst, dst.handle)
         self.src, self.dst, self.w_md = p_src, p_dst, self.prim.md(_QUERY_WEIGHTS)
-        w_plain = _Desc(w.shape, _TAG_OIHW)
+        w_plain = _Desc(w.shape, _TAG_GOIHW if group > 1 else _TAG_OIHW)
         self.weights = _Copy(w_plain.handle, self.w_md)(
             np.ascontiguousarray(w, np.float32), np.empty(_bytes(self.w_md) // 4, np.float32))
 

@@ -106,6 +106,21 @@ def test_fused_convolutions_match_numpy(activation, k, stride, pad, dil):
     _same(stage.run([x]), stage.run_checked([x]))
 
 
+@pytest.mark.parametrize("cin,cout,group", [(32, 64, 4), (32, 32, 32), (32, 64, 32)])
+def test_grouped_and_depthwise_convolutions_match_numpy(cin, cout, group):
+    def build(b, x):
+        (y,) = b.add_node("relu", [_conv(b, x, cin, 32, 1)])
+        w = _const(b, (cout, 32 // group, 3, 3))
+        (z,) = b.add_node("conv2d", [y, w, _const(b, (cout,))],
+                          {"pads": (1, 1, 1, 1), "group": group})
+        return [z]
+
+    _, stage = _stage(build, shape=(1, cin, 64, 64))
+    assert sum(isinstance(s[1], onednn.Conv) for s in stage.steps) == 2
+    x = _x((1, cin, 64, 64))
+    _same(stage.run([x]), stage.run_checked([x]))
+
+
 @pytest.mark.parametrize("ceil_mode,pads", [(0, (0, 0, 0, 0)), (1, (0, 0, 0, 0)),
                                             (1, (1, 1, 0, 0))])
 def test_max_pooling_of_a_channels_last_value_matches_numpy(ceil_mode, pads):
