@@ -190,6 +190,7 @@ class _Rewrite:
         if self.moved:
             stage.result_slots = tuple(self._nchw(s) for s in stage.out_slots)
             stage.steps, stage.step_nodes = self.steps, self.nodes
+            stage.nhwc_slots = frozenset(self.nhwc)
         return self.moved
 
 

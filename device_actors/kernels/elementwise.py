@@ -62,6 +62,8 @@ def relu(x, out=None):
 
 
 relu.takes_out = True  # see CompiledStage.run's ``into``
+relu.elementwise_out = True  # ``out`` may be ``x`` (device_actors.memory_plan)
+relu.fresh_output = True  # without ``out``, a new array
 
 
 @kernel("leaky_relu")

@@ -273,6 +273,7 @@ class Reorder:
     (x, out=None)``."""
 
     takes_out = True  # see CompiledStage.run's ``into``
+    fresh_output = True  # without ``out``, a new array (device_actors.memory_plan)
 
     def __init__(self, shape: Sequence[int], to_channels_last: bool) -> None:
         shape = tuple(int(d) for d in shape)
@@ -314,6 +315,7 @@ class Conv:
     `KernelLibraryError`."""
 
     ACTIVATIONS = frozenset(("none", *_ELTWISE))
+    fresh_output = True  # a new array per call (device_actors.memory_plan)
 
     def __init__(self, x_shape, w: np.ndarray, b: np.ndarray | None, *, strides, pads,
                  dilations, group: int = 1, activation: str, src_channels_last: bool,
@@ -379,6 +381,8 @@ class Conv:
 
 class Pool:
     """2-D max pooling (``kind="max"``) of channels-last values."""
+
+    fresh_output = True  # a new array per call (device_actors.memory_plan)
 
     def __init__(self, x_shape, out_hw, *, kind: str, kernel_shape, strides, pads) -> None:
         x_shape = tuple(int(d) for d in x_shape)
