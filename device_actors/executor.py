@@ -31,6 +31,26 @@ from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
 UNARY, BINARY, GENERAL, MULTI, FREE = 1, 2, 3, 4, 5
+def step_reads(step: tuple) -> tuple[int, ...]:
+    """The slots a step ``(kind, fn, a, b, c)`` reads (a FREE step reads none)."""
+    kind, _, a, b, _ = step
+    if kind is UNARY:
+        return (a,)
+    if kind is BINARY:
+        return (a, b)
+    return () if kind is FREE else tuple(a)
+
+
+def step_writes(step: tuple) -> tuple[int, ...]:
+    """The slots a step writes."""
+    kind, _, _, b, c = step
+    if kind is BINARY:
+        return (c,)
+    if kind is MULTI:
+        return tuple(b)
+    return () if kind is FREE else (b,)
+
+
 # Values at least this large are dropped after their last use inside a stage.
 FREE_BYTES = 1 << 16
 # Ops at least this heavy are worth a thread hand-off (~10-20 us).

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_actors.executor import BINARY, MULTI, UNARY
+from device_actors.executor import BINARY, UNARY, step_reads, step_writes
 from device_actors.kernels import onednn
 from tfrt_ray.errors import KernelLibraryError
 from tfrt_ray.ir.ops import get_op
@@ -44,15 +44,6 @@ def _static(t: TensorType) -> bool:
     return all(type(d) is int for d in t.shape)
 
 
-def _args(step) -> tuple[int, ...]:
-    kind, _, a, b, _ = step
-    if kind is UNARY:
-        return (a,)
-    if kind is BINARY:
-        return (a, b)
-    return tuple(a)  # GENERAL, MULTI
-
-
 def _with_args(step, args: Sequence[int]):
     kind, fn, a, b, c = step
     if kind is UNARY:
@@ -62,9 +53,9 @@ def _with_args(step, args: Sequence[int]):
     return (kind, fn, tuple(args), b, c)
 
 
-def _out(step) -> int | None:
-    kind, _, _, b, c = step
-    return c if kind is BINARY else None if kind is MULTI else b
+def _out(step) -> int:
+    (out,) = step_writes(step)
+    return out
 
 
 class _Rewrite:
@@ -101,7 +92,7 @@ class _Rewrite:
         return self.stage.template[s] if s >= self.stage.n_inputs else None
 
     def _conv(self, node, step) -> bool:
-        args = _args(step)
+        args = step_reads(step)
         x_t = self.types[node.inputs[0]]
         w = self._const(args[1])
         b = self._const(args[2]) if len(args) > 2 else None
@@ -126,7 +117,7 @@ class _Rewrite:
         return True
 
     def _pool(self, node, step) -> bool:
-        (x,) = _args(step)
+        (x,) = step_reads(step)
         attrs = dict(node.attrs)
         if x not in self.nhwc or any(d != 1 for d in attrs["dilations"]):
             return False
@@ -154,7 +145,7 @@ class _Rewrite:
         if len(node.outputs) != 1:
             return False
         out_t = self.types[node.outputs[0]]
-        args = _args(step)
+        args = step_reads(step)
         if not any(s in self.nhwc for s in args):
             return False
         for s, v in zip(args, node.inputs):
@@ -183,7 +174,7 @@ class _Rewrite:
                 continue
             if self._elementwise(node, step):
                 continue
-            args = _args(step)
+            args = step_reads(step)
             if any(s in self.nhwc for s in args):
                 step = _with_args(step, [self._nchw(s) for s in args])
             self._emit(step, node)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_actors.executor import BINARY, FREE, FREE_BYTES, MULTI, UNARY
+from device_actors.executor import BINARY, FREE_BYTES, UNARY, step_reads, step_writes
 from tfrt_ray.ir.types import TensorType
 
 
@@ -57,28 +57,6 @@ def _binary_into_second(fn, x, y):
     return fn(x, y, out=y)
 
 
-def _reads(step) -> tuple[int, ...]:
-    kind, _, a, b, _ = step
-    if kind is UNARY:
-        return (a,)
-    if kind is BINARY:
-        return (a, b)
-    if kind is FREE:
-        return ()
-    return tuple(a)
-
-
-def _writes(step) -> tuple[int, ...]:
-    kind, _, _, b, c = step
-    if kind is BINARY:
-        return (c,)
-    if kind is MULTI:
-        return tuple(b)
-    if kind is FREE:
-        return ()
-    return (b,)
-
-
 def plan_in_place(stage, types: Sequence[TensorType]) -> int:
     """Rewrites ``stage``'s elementwise steps to update a dying input in place where that
     is safe (see the module docstring); returns how many steps write in place."""
@@ -89,10 +67,10 @@ def plan_in_place(stage, types: Sequence[TensorType]) -> int:
     readers: dict[int, list] = {}
     last_read: dict[int, int] = {}
     for i, step in enumerate(stage.steps):
-        for s in _reads(step):
+        for s in step_reads(step):
             readers.setdefault(s, []).append(step[1])
             last_read[s] = i
-        for s in _writes(step):
+        for s in step_writes(step):
             producer[s] = step[1]
 
     def type_of(s: int) -> TensorType | None:
