@@ -9,7 +9,7 @@ ResNet-50 of the onnx wheel, 1x3x224x224) and a BERT-base-size encoder (seq 128)
 - tfrt-ray: import -> ``optimize(level)`` -> ``CompiledStage(..., cores=1)``, run
   in-process with BLAS and OpenMP held to one thread (threadpoolctl). The stage's
   convolutions run through oneDNN on channels-last values where it is installed
-  (`device_actors.layout`); the row "oneDNN off" is -O2 on the NumPy kernels only.
+  (`device_actors.onednn_lowering`); the row "oneDNN off" is -O2 on the NumPy kernels only.
 - ONNX Runtime: ``intra_op_num_threads=1``, ``inter_op_num_threads=1``, sequential,
   ``ORT_ENABLE_ALL``.
 - Levels 0 / 1 / 2: no passes / cleanup / cleanup + batch-norm folding and fusions.

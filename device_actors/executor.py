@@ -99,8 +99,8 @@ class CompiledStage:
         self.slot = slot
         self.n_inputs = len(self.input_ids)
         self.out_slots = tuple(slot[v] for v in self.output_ids)
-        self.result_slots = self.out_slots  # where `steps` leave the outputs (layout.py)
-        self.nhwc_slots: frozenset[int] = frozenset()  # slots holding NHWC values (layout.py)
+        self.result_slots = self.out_slots  # where `steps` leave the outputs (lowering)
+        self.nhwc_slots: frozenset[int] = frozenset()  # slots holding NHWC values (lowering)
         self.out_types = tuple(types[v] for v in self.output_ids)
         self._producers: dict[int, int | None] = {}
         self.kernels = [self._bind(n, device_type) for n in self.nodes]
@@ -115,14 +115,14 @@ class CompiledStage:
             if worth_parallel(self.nodes, types):
                 self.concurrent = ConcurrentSchedule(self, cores)
         self.cores = cores
-        self.onednn_ops = 0  # ops the layout moved to oneDNN (device_actors.layout)
+        self.onednn_ops = 0  # ops the layout moved to oneDNN (device_actors.onednn_lowering)
         self.in_place_steps = 0  # steps that update a dying input (device_actors.memory_plan)
         if self.concurrent is None:
-            from device_actors.layout import use_channels_last
             from device_actors.memory_plan import plan_in_place
+            from device_actors.onednn_lowering import lower_to_onednn
 
             if device_type == "cpu":
-                self.onednn_ops = use_channels_last(self, types)
+                self.onednn_ops = lower_to_onednn(self, types)
             self.in_place_steps = plan_in_place(self, types)
 
     # ---- compile time -------------------------------------------------------------

@@ -5,7 +5,7 @@ oneDNN (Intel's deep-learning kernel library, vendor-neutral ISA dispatch) comes
 its C API through ctypes (no code of ours is compiled). Its convolutions reach 250-310
 GFLOP/s on one AVX-512 core here where im2col + OpenBLAS reaches 170-210, but only on
 *channels-last* activations (NHWC); on NCHW it falls back to its own im2col + GEMM, slower
-than ours. `device_actors.layout` decides which values of a stage live channels-last.
+than ours. `device_actors.onednn_lowering` decides which values of a stage live channels-last.
 
 A channels-last value is a plain NumPy array of shape ``(N, H, W, C)``, so elementwise NumPy
 ops between such values of one shape need no change.
@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import math
 import os
 import sys
 import threading
@@ -32,7 +33,7 @@ from tfrt_ray.config import debug
 from tfrt_ray.errors import KernelLibraryError
 
 _F32 = 3
-_TAG_ANY, _TAG_X, _TAG_NCHW, _TAG_OIHW, _TAG_GOIHW, _TAG_NHWC = 1, 2, 5, 5, 6, 22
+_TAG_ANY, _TAG_X, _TAG_AB, _TAG_NCHW, _TAG_OIHW, _TAG_GOIHW, _TAG_NHWC = 1, 2, 3, 5, 5, 6, 22
 _FORWARD_INFERENCE = 96
 _CONVOLUTION_DIRECT = 1
 _POOLING = {"max": 0x1FF}
@@ -69,6 +70,7 @@ _SIGNATURES = {
     "dnnl_post_ops_append_eltwise": [_V, _INT, ctypes.c_float, ctypes.c_float],
     "dnnl_convolution_forward_primitive_desc_create": [
         _PV, _V, _INT, _INT, _V, _V, _V, _V, _PDIMS, _PDIMS, _PDIMS, _PDIMS, _V],
+    "dnnl_matmul_primitive_desc_create": [_PV, _V, _V, _V, _V, _V, _V],
     "dnnl_pooling_forward_primitive_desc_create": [
         _PV, _V, _INT, _INT, _V, _V, _PDIMS, _PDIMS, _PDIMS, _PDIMS, _PDIMS, _V],
     "dnnl_reorder_primitive_desc_create": [_PV, _V, _V, _V, _V, _V],
@@ -377,6 +379,56 @@ class Conv:
             args.append((_ARG_BIAS, self._bias.handle, self.bias.ctypes.data))
         self.prim.run(args)
         return out if self.post is None else self.post(y, out)
+
+
+class MatMul:
+    """``activation(a @ w + b)`` for a constant ``w`` (K, N), its weights packed once for the
+    primitive; ``a`` is any float32 array whose last axis is K (its leading axes are the
+    rows). Writes into ``out`` when given (see CompiledStage.run's ``into``)."""
+
+    ACTIVATIONS = frozenset(("none", *_ELTWISE))
+    takes_out = True
+    fresh_output = True  # without ``out``, a new array (device_actors.memory_plan)
+
+    def __init__(self, a_shape, w: np.ndarray, b: np.ndarray | None, *,
+                 activation: str) -> None:
+        self.in_shape = tuple(int(d) for d in a_shape)
+        k, n = w.shape
+        m = math.prod(self.in_shape[:-1])
+        self.out_shape = (*self.in_shape[:-1], n)
+        self._descs = (_Desc((m, k), _TAG_AB), _Desc((k, n), _TAG_ANY),
+                       None if b is None else _Desc((1, n), _TAG_AB), _Desc((m, n), _TAG_AB))
+        src, w_any, bias, dst = self._descs
+        attr = _attr(activation)
+        try:
+            self.prim = _Primitive(_new(
+                "dnnl_matmul_primitive_desc_create", _engine(), src.handle, w_any.handle,
+                None if bias is None else bias.handle, dst.handle, attr))
+        finally:
+            _library().dnnl_primitive_attr_destroy(attr)
+        if self.prim.name.startswith("ref"):
+            raise KernelLibraryError(f"oneDNN has only its reference matmul for {m}x{k}x{n}")
+        self.name = self.prim.name
+        self.w_md = self.prim.md(_QUERY_WEIGHTS)
+        w_plain = _Desc(w.shape, _TAG_AB)
+        self.weights = _Copy(w_plain.handle, self.w_md)(
+            np.ascontiguousarray(w, np.float32), np.empty(_bytes(self.w_md) // 4, np.float32))
+        self.bias = None if b is None else np.ascontiguousarray(b, np.float32)
+
+    def __call__(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        a = _float32(a, self.in_shape)
+        if out is None:
+            out = np.empty(self.out_shape, np.float32)
+        elif out.shape != self.out_shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise KernelLibraryError(f"matmul output must be float32 {self.out_shape}, C order")
+        src, _, bias, dst = self._descs
+        args = [(_ARG_SRC, src.handle, a.ctypes.data),
+                (_ARG_WEIGHTS, self.w_md, self.weights.ctypes.data),
+                (_ARG_DST, dst.handle, out.ctypes.data)]
+        if self.bias is not None:
+            args.append((_ARG_BIAS, bias.handle, self.bias.ctypes.data))
+        self.prim.run(args)
+        return out
 
 
 class Pool:

@@ -1,6 +1,7 @@
-"""The CPU device's channels-last lowering (`device_actors.layout`): convolutions, pooling and
-the elementwise ops between them run through oneDNN on NHWC values, and every result equals
-the NumPy kernels' on NCHW (the stage's checked path runs those, on the same stage)."""
+"""The CPU device's oneDNN lowering (`device_actors.onednn_lowering`): convolutions, pooling
+and the elementwise ops between them run through oneDNN on NHWC values, products by
+constant weights through oneDNN's matmul, and every result equals the NumPy kernels' (the
+stage's checked path runs those, on the same stage)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from device_actors.executor import CompiledStage
 from device_actors.kernels import onednn
-from device_actors.layout import MIN_CONV_FLOPS
+from device_actors.onednn_lowering import MIN_FLOPS
 from tfrt_ray.errors import KernelLibraryError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
@@ -141,7 +142,7 @@ def test_small_convolutions_and_runtime_weights_stay_on_numpy():
         return [_conv(b, x, 3, 4, 3)]
 
     _, stage = _stage(tiny, shape=(1, 3, 8, 8))
-    assert 2 * 4 * 3 * 9 * 64 < MIN_CONV_FLOPS and stage.onednn_ops == 0
+    assert 2 * 4 * 3 * 9 * 64 < MIN_FLOPS and stage.onednn_ops == 0
 
     b = GraphBuilder("g")
     x = b.add_input(TensorType("f32", (1, 16, 32, 32)), "x")
@@ -212,3 +213,23 @@ def test_a_profiled_run_times_the_onednn_steps():
     ops = [op for _name, op, _t0, _t1 in timeline]
     assert ops.count("fused_conv2d") + ops.count("conv2d") == 4 and "reorder" in ops
     assert set(timings) >= {n.name for n in g.nodes if n.inputs}
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "gelu"])
+@pytest.mark.parametrize("a_shape", [(256, 96), (2, 64, 96)])
+def test_products_by_constant_weights_match_numpy(activation, a_shape):
+    def build(b, x):
+        (y,) = b.add_node("fused_matmul", [x, _const(b, (96, 128)), _const(b, (128,))],
+                          {"activation": activation})
+        (z,) = b.add_node("matmul", [y, _const(b, (128, 64))])
+        (r,) = b.add_node("matmul", [z, b.add_node("transpose", [z], {"perm": (
+            *range(len(a_shape) - 2), len(a_shape) - 1, len(a_shape) - 2)})[0]])
+        return [z, r]
+
+    _, stage = _stage(build, shape=a_shape)
+    kinds = [type(s[1]).__name__ for s in stage.steps]
+    assert kinds.count("MatMul") == 2  # the product of two runtime values stays on NumPy
+    x = _x(a_shape)
+    _same(stage.run([x]), stage.run_checked([x]))
+    into = {0: np.empty(stage.out_types[0].shape, np.float32)}
+    assert stage.writes_into(0) and stage.run([x], into)[0] is into[0]
