@@ -11,7 +11,8 @@
    once for a resident tensor the producer hands out, once for a fresh kernel output
    (``big * 2``, the multiply included);
 3. throughput of a stream of 32 batches through an 8-layer MLP (hidden 2048, batch 256)
-   on 2 device actors against 1, each actor limited to one core.
+   on 2 device actors against 1, each actor limited to one core; and the same pipeline
+   hand-written on Ray with the same kernels (oneDNN's matmul where installed).
 
 Min and median over repeats.
 """
@@ -55,6 +56,30 @@ class RawStage:
     def consume(self, a):
         # the same reading kernel as tfrt-ray's tr.sum, so the two differ only in transport
         return float(reduce_sum(a, axes=None, keepdims=False))
+
+
+@ray.remote(num_cpus=0, runtime_env={"env_vars": actor_env(1)})
+class RawMlpStage:
+    """A hand-written Ray pipeline stage of ``relu(x @ w)`` layers, with the kernel a CPU
+    device actor uses for them (oneDNN's matmul where installed, else NumPy's)."""
+
+    def __init__(self, weights: list) -> None:
+        from threadpoolctl import threadpool_limits
+
+        from device_actors.kernels import onednn
+
+        threadpool_limits(1)
+        if onednn.available():
+            onednn.set_threads(1)
+            self.layers = [onednn.MatMul((256, w.shape[0]), w, None, activation="relu")
+                           for w in weights]
+        else:
+            self.layers = [lambda x, w=w: np.maximum(x @ w, 0) for w in weights]
+
+    def run(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
 
 def step_overhead(repeat: int, steps: int, rows: list) -> None:
@@ -158,10 +183,9 @@ def big_transfer(repeat: int, rows: list) -> None:
 
 def mlp_throughput(repeat: int, batches: int, rows: list, layers: int = 8) -> None:
     rng = np.random.default_rng(0)
-    ws = [
-        tr.tensor((rng.standard_normal((2048, 2048)) * 0.02).astype(np.float32))
-        for _ in range(layers)
-    ]
+    arrays = [(rng.standard_normal((2048, 2048)) * 0.02).astype(np.float32)
+              for _ in range(layers)]
+    ws = [tr.tensor(a) for a in arrays]
     x = rng.standard_normal((256, 2048)).astype(np.float32)
 
     def mlp(x):
@@ -181,6 +205,24 @@ def mlp_throughput(repeat: int, batches: int, rows: list, layers: int = 8) -> No
     np.testing.assert_allclose(one.run([x])[0], two.run([x])[0], rtol=1e-4, atol=1e-4)
     rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", "1 device actor", rate(one)))
     rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", "2 device actors", rate(two)))
+
+    # The peer: the same pipeline hand-written on Ray, with the same kernels.
+    whole = RawMlpStage.remote(arrays)
+    half = layers // 2
+    a, b = RawMlpStage.remote(arrays[:half]), RawMlpStage.remote(arrays[half:])
+    np.testing.assert_allclose(ray.get(b.run.remote(a.run.remote(x))), one.run([x])[0],
+                               rtol=1e-4, atol=1e-4)
+
+    def raw_rate(call):
+        return [batches / t for t in timeit(lambda: ray.get([call() for _ in range(batches)]),
+                                             1, repeat)]
+
+    rows.append(_rate_row("MLP, raw Ray pipeline, batches/s", "1 actor, same kernels",
+                          raw_rate(lambda: whole.run.remote(x))))
+    rows.append(_rate_row("MLP, raw Ray pipeline, batches/s", "2 actors, same kernels",
+                          raw_rate(lambda: b.run.remote(a.run.remote(x)))))
+    for h in (whole, a, b):
+        ray.kill(h)
 
 
 def _row(rows, what, who, samples, scale):
