@@ -116,14 +116,16 @@ class CompiledStage:
                 self.concurrent = ConcurrentSchedule(self, cores)
         self.cores = cores
         self.onednn_ops = 0  # ops the layout moved to oneDNN (device_actors.onednn_lowering)
-        self.in_place_steps = 0  # steps that update a dying input (device_actors.memory_plan)
+        # steps that update a dying input, and that write into a dead value's buffer
+        # (device_actors.memory_plan)
+        self.in_place_steps = self.reused_buffers = 0
         if self.concurrent is None:
-            from device_actors.memory_plan import plan_in_place
+            from device_actors.memory_plan import plan_memory
             from device_actors.onednn_lowering import lower_to_onednn
 
             if device_type == "cpu":
                 self.onednn_ops = lower_to_onednn(self, types)
-            self.in_place_steps = plan_in_place(self, types)
+            self.in_place_steps, self.reused_buffers = plan_memory(self, types)
 
     # ---- compile time -------------------------------------------------------------
 

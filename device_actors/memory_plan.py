@@ -1,19 +1,22 @@
-"""Memory planning for a compiled stage: buffer lifetimes and in-place updates.
+"""Memory planning for a compiled stage: buffer lifetimes, in-place updates, reuse.
 
 `CompiledStage` lowers its nodes to steps and frees each large value after its last use
-(the ``FREE`` steps). This module adds the other half: an elementwise step whose input
-dies at that step writes its result into that input's buffer instead of a new one, when
-no one else can see the buffer. That saves an allocation, and for large values the page
-faults of fresh memory (a 100 MB copy into new pages costs 1.8x one into warm pages here).
+(the ``FREE`` steps). `plan_memory` adds the rest, so that a step writes into a buffer that
+is already there instead of a new one (saving the allocation and, for large values, the
+page faults of fresh memory: a 100 MB copy into new pages costs 1.8x one into warm pages
+here):
 
-An input ``v`` of step ``i`` gives its buffer to the step's result when:
+- in place: an elementwise step whose input dies at that step writes its result over
+  that input (the kernel must allow it: a NumPy ufunc, or one marked ``elementwise_out``);
+- reuse: a step whose kernel takes ``out=`` writes into the buffer of a value that died
+  earlier (the most recently freed one of the same type and layout), which is then kept
+  alive from its death until that step instead of being freed.
 
-- the step's kernel is elementwise and may write over its input (a NumPy ufunc, or a
-  kernel marked ``elementwise_out``), and ``v`` has exactly the result's type and layout;
-- ``v`` dies at step ``i`` and is neither a stage input (the caller's array), a constant
-  (shared by every run) nor a stage output;
-- ``v``'s buffer is its own: its producer allocates its result (``_fresh``), and every
-  step that reads ``v`` also allocates its own, so no view of ``v`` outlives step ``i``.
+A value ``v`` may give its buffer only when it is the value's own: ``v`` is neither a
+stage input (the caller's array), a constant (shared by every run) nor a stage output,
+its producer allocates its result (``_fresh``), and every step that reads ``v`` also
+allocates its own, so no view of ``v`` outlives it. Stage outputs never take a planned
+buffer (they may be asked to write into the caller's, see ``CompiledStage.run``).
 
 Memory planning is the device's decision, made when it compiles the stage: it depends on
 which kernels can write in place, a property of the device's kernel set.
@@ -26,7 +29,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_actors.executor import BINARY, FREE_BYTES, UNARY, step_reads, step_writes
+from device_actors.executor import (
+    BINARY,
+    FREE,
+    FREE_BYTES,
+    GENERAL,
+    MULTI,
+    UNARY,
+    step_reads,
+    step_writes,
+)
 from tfrt_ray.ir.types import TensorType
 
 
@@ -37,6 +49,11 @@ def _base(fn):
 def _writes_over_input(fn) -> bool:
     base = _base(fn)
     return isinstance(base, np.ufunc) or getattr(base, "elementwise_out", False)
+
+
+def _takes_out(fn) -> bool:
+    base = _base(fn)
+    return isinstance(base, np.ufunc) or getattr(base, "takes_out", False)
 
 
 def _fresh(fn) -> bool:
@@ -57,51 +74,122 @@ def _binary_into_second(fn, x, y):
     return fn(x, y, out=y)
 
 
-def plan_in_place(stage, types: Sequence[TensorType]) -> int:
-    """Rewrites ``stage``'s elementwise steps to update a dying input in place where that
-    is safe (see the module docstring); returns how many steps write in place."""
-    value_of = {s: v for v, s in stage.slot.items()}
-    nhwc = stage.nhwc_slots
-    keep = set(stage.out_slots) | set(stage.result_slots)
-    producer: dict[int, object] = {}
-    readers: dict[int, list] = {}
-    last_read: dict[int, int] = {}
-    for i, step in enumerate(stage.steps):
-        for s in step_reads(step):
-            readers.setdefault(s, []).append(step[1])
-            last_read[s] = i
-        for s in step_writes(step):
-            producer[s] = step[1]
+def _call_into(fn, *args):
+    """``fn`` on all but the last argument, writing into the last."""
+    return fn(*args[:-1], out=args[-1])
 
-    def type_of(s: int) -> TensorType | None:
-        v = value_of.get(s)
-        return types[v] if v is not None else None
 
-    def donor(s: int, i: int, out_t: TensorType, out_slot: int) -> bool:
-        t = type_of(s)
-        return (s >= stage.n_inputs and stage.template[s] is None and s not in keep
-                and last_read.get(s) == i and t == out_t
-                and (s in nhwc) == (out_slot in nhwc)
-                and s in producer and _fresh(producer[s])
-                and all(_fresh(fn) for fn in readers.get(s, ())))
+class _Lifetimes:
+    """Who writes and reads each slot of a stage's steps, and which values own their
+    buffer (see the module docstring)."""
 
-    moved = 0
-    for i, step in enumerate(stage.steps):
-        kind, fn, a, b, c = step
-        if kind not in (UNARY, BINARY) or not _writes_over_input(fn):
+    def __init__(self, stage, types: Sequence[TensorType]) -> None:
+        self.stage, self.types = stage, types
+        self.value_of = {s: v for v, s in stage.slot.items()}
+        self.keep = set(stage.out_slots) | set(stage.result_slots)
+        self.producer: dict[int, object] = {}
+        self.readers: dict[int, list] = {}
+        self.last_read: dict[int, int] = {}
+        for i, step in enumerate(stage.steps):
+            for s in step_reads(step):
+                self.readers.setdefault(s, []).append(step[1])
+                self.last_read[s] = i
+            for s in step_writes(step):
+                self.producer[s] = step[1]
+
+    def key(self, s: int):
+        """(type, layout) of a large statically shaped value; None for any other slot."""
+        v = self.value_of.get(s)
+        t = self.types[v] if v is not None else None
+        if (t is None or not t.shape or not all(type(d) is int for d in t.shape)
+                or t.nbytes < FREE_BYTES):
+            return None
+        return (t, s in self.stage.nhwc_slots)
+
+    def owns(self, s: int) -> bool:
+        """Whether the value in slot ``s`` may give its buffer away once it is dead."""
+        return (s >= self.stage.n_inputs and self.stage.template[s] is None
+                and s not in self.keep and self.key(s) is not None
+                and s in self.producer and _fresh(self.producer[s])
+                and all(_fresh(fn) for fn in self.readers.get(s, ())))
+
+    def takes_buffer(self, out: int) -> bool:
+        """Whether the value the step writes to ``out`` may be written into a planned
+        buffer."""
+        return out not in self.keep and self.key(out) is not None
+
+
+def _in_place(life: _Lifetimes, i: int, step):
+    """``step`` rewritten to write over its dying input, or None."""
+    kind, fn, a, b, c = step
+    if kind not in (UNARY, BINARY) or not _writes_over_input(fn):
+        return None
+    out = b if kind is UNARY else c
+    if not life.takes_buffer(out):
+        return None
+
+    def gives(s: int) -> bool:
+        return life.last_read.get(s) == i and life.key(s) == life.key(out) and life.owns(s)
+
+    if kind is UNARY and gives(a):
+        return (UNARY, functools.partial(_unary_into, fn), a, b, c)
+    if kind is BINARY and gives(a):
+        return (BINARY, functools.partial(_binary_into_first, fn), a, b, c)
+    if kind is BINARY and gives(b):
+        return (BINARY, functools.partial(_binary_into_second, fn), a, b, c)
+    return None
+
+
+def _with_buffer(step, donor: int):
+    """``step`` rewritten to write into the buffer in slot ``donor``."""
+    kind, fn, a, b, c = step
+    args = step_reads(step) + (donor,)
+    (out,) = step_writes(step)
+    return (GENERAL, functools.partial(_call_into, fn), args, out, None)
+
+
+def plan_memory(stage, types: Sequence[TensorType]) -> tuple[int, int]:
+    """Rewrites ``stage``'s steps to write into buffers already there (see the module
+    docstring); returns (steps updating an input in place, steps reusing a dead value's
+    buffer)."""
+    life = _Lifetimes(stage, types)
+    steps: list[tuple] = []
+    nodes: list = []
+    pool: dict[object, list[int]] = {}  # (type, layout) -> dead owned slots, last freed last
+    freed_by: dict[int, int] = {}  # dead slot -> index in ``steps`` of the FREE that frees it
+    given: set[int] = set()  # slots whose buffer a result took over in place
+    in_place = reused = 0
+    for i, (step, node) in enumerate(zip(stage.steps, stage.step_nodes)):
+        if step[0] is FREE:
+            for s in step[2]:
+                if s not in given and life.owns(s):
+                    pool.setdefault(life.key(s), []).append(s)
+                    freed_by[s] = len(steps)
+            steps.append(step)
+            nodes.append(None)
             continue
-        out = b if kind is UNARY else c
-        out_t = type_of(out)
-        if (out_t is None or out in keep or not all(type(d) is int for d in out_t.shape)
-                or len(out_t.shape) == 0 or out_t.nbytes < FREE_BYTES):
+        rewritten = _in_place(life, i, step)
+        if rewritten is not None:
+            given.update(s for s in step_reads(step) if life.last_read.get(s) == i)
+            in_place += 1
+            steps.append(rewritten)
+            nodes.append(node)
             continue
-        if kind is UNARY and donor(a, i, out_t, out):
-            stage.steps[i] = (UNARY, functools.partial(_unary_into, fn), a, b, c)
-        elif kind is BINARY and donor(a, i, out_t, out):
-            stage.steps[i] = (BINARY, functools.partial(_binary_into_first, fn), a, b, c)
-        elif kind is BINARY and donor(b, i, out_t, out):
-            stage.steps[i] = (BINARY, functools.partial(_binary_into_second, fn), a, b, c)
-        else:
+        writes = step_writes(step)
+        donors = pool.get(life.key(writes[0])) if len(writes) == 1 else None
+        if donors and step[0] is not MULTI and _takes_out(step[1]) \
+                and life.takes_buffer(writes[0]):
+            donor = donors.pop()
+            k = freed_by.pop(donor)  # keep it alive until here, then free it with this step
+            kind, fn, dead, b, c = steps[k]
+            steps[k] = (kind, fn, tuple(s for s in dead if s != donor), b, c)
+            steps.append(_with_buffer(step, donor))
+            nodes.append(node)
+            steps.append((FREE, None, (donor,), None, None))
+            nodes.append(None)
+            reused += 1
             continue
-        moved += 1
-    return moved
+        steps.append(step)
+        nodes.append(node)
+    stage.steps, stage.step_nodes = steps, nodes
+    return in_place, reused

@@ -14,6 +14,7 @@ def matmul(a, b, out=None):
 
 
 matmul.takes_out = True  # the executor may hand it the buffer to write (CompiledStage.run)
+matmul.fresh_output = True  # a new array, never a view of a or b (device_actors.memory_plan)
 
 
 @kernel("gemm")

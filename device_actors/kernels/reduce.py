@@ -84,6 +84,9 @@ def reduce_prod(x, *, axes, keepdims):
     return np.asarray(out)
 
 
+reduce_sum.fresh_output = True  # a new array (device_actors.memory_plan)
+
+
 @kernel("mean")
 def reduce_mean(x, *, axes, keepdims):
     x = np.asarray(x)
@@ -101,6 +104,9 @@ def reduce_mean(x, *, axes, keepdims):
             warnings.simplefilter("ignore", RuntimeWarning)
             out = np.mean(x, axis=_axis(axes), dtype=acc, keepdims=keepdims)
     return np.asarray(out, dtype=dtype)
+
+
+reduce_mean.fresh_output = True  # a new array (device_actors.memory_plan)
 
 
 @kernel("max")

@@ -1,14 +1,15 @@
 """Memory planning (`device_actors.memory_plan`): an elementwise step whose input dies there
-writes into that input's buffer, and never where anyone else can see the buffer: the
-caller's inputs, constants, stage outputs and views all keep their values."""
+writes into that input's buffer, a step that takes ``out=`` writes into the buffer of a
+value that died earlier, and never where anyone else can see the buffer: the caller's
+inputs, constants, stage outputs and views all keep their values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 
-from device_actors import memory_plan
+from device_actors import executor, memory_plan
 from device_actors.executor import CompiledStage
 from tests.passes.random_graphs import random_graphs
 from tfrt_ray.ir.graph import GraphBuilder
@@ -77,9 +78,26 @@ def test_small_values_are_not_planned():
     assert _stage(chain, (4, 4)).in_place_steps == 0
 
 
+def test_a_later_step_writes_into_the_buffer_of_a_value_that_died():
+    def chain(b, x):
+        (w,) = b.add_node("constant", [], {"value": np.eye(128, dtype=np.float32)})
+        (y,) = b.add_node("exp", [x])
+        (s,) = b.add_node("sum", [y], {"axes": (1,), "keepdims": True})  # y dies here
+        (z,) = b.add_node("matmul", [x, w])  # takes out=: y's buffer
+        (m,) = b.add_node("sub", [z, s])  # z dies here: in place
+        (n,) = b.add_node("neg", [m])  # the stage's output: a buffer of its own
+        return [n]
+
+    stage = _stage(chain)
+    assert (stage.in_place_steps, stage.reused_buffers) == (1, 1)
+    _check(stage, _x())
+
+
 @pytest.fixture
 def plan_everything(monkeypatch):
-    monkeypatch.setattr(memory_plan, "FREE_BYTES", 0)
+    """Values of any size are freed after their last use and planned."""
+    monkeypatch.setattr(executor, "FREE_BYTES", 1)
+    monkeypatch.setattr(memory_plan, "FREE_BYTES", 1)
 
 
 @settings(max_examples=150, deadline=None,
@@ -88,6 +106,7 @@ def plan_everything(monkeypatch):
 def test_random_graphs_compute_the_same_values_with_planning(plan_everything, example):
     graph, feeds = example
     stage = CompiledStage(graph.nodes, graph.types, graph.inputs, graph.outputs)
+    event(f"planned: in place {min(stage.in_place_steps, 1)}, reuse {min(stage.reused_buffers, 1)}")
     before = [np.array(f, copy=True) for f in feeds]
     want = stage.run_checked(list(feeds))
     for _ in range(2):
