@@ -210,6 +210,15 @@ def _float32(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def _output(out: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A new result buffer, or ``out`` checked to be one a primitive may write raw."""
+    if out is None:
+        return np.empty(shape, np.float32)
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise KernelLibraryError(f"{what} output must be float32 {shape}, C order")
+    return out
+
+
 def _bytes(md: _V) -> int:
     return _library().dnnl_memory_desc_get_size(md)
 
@@ -287,10 +296,7 @@ class Reorder:
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         x = _float32(x, self.in_shape)
-        if out is None:
-            out = np.empty(self.out_shape, np.float32)
-        elif out.shape != self.out_shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise KernelLibraryError(f"reorder output must be float32 {self.out_shape}, C order")
+        out = _output(out, self.out_shape, "reorder")
         return self.copy(x, out)
 
 
@@ -417,10 +423,7 @@ class MatMul:
 
     def __call__(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         a = _float32(a, self.in_shape)
-        if out is None:
-            out = np.empty(self.out_shape, np.float32)
-        elif out.shape != self.out_shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise KernelLibraryError(f"matmul output must be float32 {self.out_shape}, C order")
+        out = _output(out, self.out_shape, "matmul")
         src, _, bias, dst = self._descs
         args = [(_ARG_SRC, src.handle, a.ctypes.data),
                 (_ARG_WEIGHTS, self.w_md, self.weights.ctypes.data),
