@@ -28,6 +28,7 @@ process only, and prints the BLAS kernel threadpoolctl then reports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -104,18 +105,15 @@ def bench_model(label, model, feeds, number, repeat, rows):
     rows.append({"model": label, "runtime": "onnxruntime", "min_ms": ort_t[0] * 1e3,
                  "median_ms": ort_t[1] * 1e3, "ratio_vs_ort_min": 1.0,
                  "ratio_vs_ort_median": 1.0})
-    for level, kernels in ((0, ""), (1, ""), (2, ""), (2, "numpy")):
-        if kernels:
-            with onednn.turned_off():
-                g, stage = tfrt_stage(model, level)
-        else:
+    for level, onednn_off in ((0, False), (1, False), (2, False), (2, True)):
+        with onednn.turned_off() if onednn_off else contextlib.nullcontext():
             g, stage = tfrt_stage(model, level)
         fn = stage_fn(g, stage, feeds)
         with threadpool_limits(1):
             out = fn()
             check(f"{label} level {level}", out[0], want)
             t = summary(timeit(fn, number, repeat))
-        name = f"tfrt-ray -O{level}" + (", oneDNN off" if kernels else "")
+        name = f"tfrt-ray -O{level}" + (", oneDNN off" if onednn_off else "")
         rows.append({"model": label, "runtime": name, "nodes": len(g.nodes),
                      "onednn_ops": stage.onednn_ops,
                      "min_ms": t[0] * 1e3, "median_ms": t[1] * 1e3,

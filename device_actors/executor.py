@@ -31,6 +31,12 @@ from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
 UNARY, BINARY, GENERAL, MULTI, FREE = 1, 2, 3, 4, 5
+# Values at least this large are dropped after their last use inside a stage.
+FREE_BYTES = 1 << 16
+# Ops at least this heavy are worth a thread hand-off (~10-20 us).
+PARALLEL_FLOPS = 2e6
+
+
 def step_reads(step: tuple) -> tuple[int, ...]:
     """The slots a step ``(kind, fn, a, b, c)`` reads (a FREE step reads none)."""
     kind, _, a, b, _ = step
@@ -51,10 +57,12 @@ def step_writes(step: tuple) -> tuple[int, ...]:
     return () if kind is FREE else (b,)
 
 
-# Values at least this large are dropped after their last use inside a stage.
-FREE_BYTES = 1 << 16
-# Ops at least this heavy are worth a thread hand-off (~10-20 us).
-PARALLEL_FLOPS = 2e6
+def kernel_has(fn: Callable, flag: str) -> bool:
+    """Whether a step's kernel is a NumPy ufunc (which takes ``out=``, may write over an
+    input of its own shape, and returns a new array) or is marked with ``flag``
+    (``takes_out``, ``elementwise_out``, ``fresh_output``)."""
+    base = fn.func if isinstance(fn, functools.partial) else fn
+    return isinstance(base, np.ufunc) or getattr(base, flag, False)
 
 
 class CompiledStage:
@@ -181,12 +189,9 @@ class CompiledStage:
             return self._producers[position]
         target, found = self.result_slots[position], None
         for k in range(len(self.steps) - 1, -1, -1):
-            kind, fn, a, b, c = self.steps[k]
-            if kind is MULTI and target in b:
-                break
-            if (c if kind is BINARY else b if kind in (UNARY, GENERAL) else None) == target:
-                base = fn.func if isinstance(fn, functools.partial) else fn
-                if isinstance(base, np.ufunc) or getattr(base, "takes_out", False):
+            step = self.steps[k]
+            if target in step_writes(step):
+                if step[0] is not MULTI and kernel_has(step[1], "takes_out"):
                     found = k
                 break
         self._producers[position] = found
@@ -207,10 +212,9 @@ class CompiledStage:
             steps = list(steps)
             for position, buffer in into.items():
                 k = self._producer_step(position)
-                kind, fn, a, b, c = steps[k]
-                args, out = (a, b) if kind is GENERAL else ((a,), b) if kind is UNARY \
-                    else ((a, b), c)
-                steps[k] = (GENERAL, functools.partial(fn, out=buffer), args, out, None)
+                step = steps[k]
+                steps[k] = (GENERAL, functools.partial(step[1], out=buffer), step_reads(step),
+                            self.result_slots[position], None)
         try:
             return self._execute(steps, inputs)
         except Exception:  # noqa: BLE001 - any kernel failure becomes an error value

@@ -14,9 +14,10 @@ here):
 
 A value ``v`` may give its buffer only when it is the value's own: ``v`` is neither a
 stage input (the caller's array), a constant (shared by every run) nor a stage output,
-its producer allocates its result (``_fresh``), and every step that reads ``v`` also
-allocates its own, so no view of ``v`` outlives it. Stage outputs never take a planned
-buffer (they may be asked to write into the caller's, see ``CompiledStage.run``).
+its producer allocates its result (a ufunc, or a kernel marked ``fresh_output``), and
+every step that reads ``v`` also allocates its own, so no view of ``v`` outlives it.
+Stage outputs never take a planned buffer (they may be asked to write into the
+caller's, see ``CompiledStage.run``).
 
 Memory planning is the device's decision, made when it compiles the stage: it depends on
 which kernels can write in place, a property of the device's kernel set.
@@ -27,8 +28,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-import numpy as np
-
 from device_actors.executor import (
     BINARY,
     FREE,
@@ -36,47 +35,24 @@ from device_actors.executor import (
     GENERAL,
     MULTI,
     UNARY,
+    kernel_has,
     step_reads,
     step_writes,
 )
 from tfrt_ray.ir.types import TensorType
 
 
-def _base(fn):
-    return fn.func if isinstance(fn, functools.partial) else fn
-
-
-def _writes_over_input(fn) -> bool:
-    base = _base(fn)
-    return isinstance(base, np.ufunc) or getattr(base, "elementwise_out", False)
-
-
-def _takes_out(fn) -> bool:
-    base = _base(fn)
-    return isinstance(base, np.ufunc) or getattr(base, "takes_out", False)
-
-
-def _fresh(fn) -> bool:
-    """Whether the kernel returns a new array (never one of its inputs, nor a view)."""
-    base = _base(fn)
-    return isinstance(base, np.ufunc) or getattr(base, "fresh_output", False)
-
-
-def _unary_into(fn, x):
-    return fn(x, out=x)
-
-
-def _binary_into_first(fn, x, y):
-    return fn(x, y, out=x)
-
-
-def _binary_into_second(fn, x, y):
-    return fn(x, y, out=y)
-
-
 def _call_into(fn, *args):
     """``fn`` on all but the last argument, writing into the last."""
     return fn(*args[:-1], out=args[-1])
+
+
+def _with_buffer(step, donor: int):
+    """``step`` rewritten to write into the buffer in slot ``donor`` (one of its own
+    inputs, for an in-place update)."""
+    (out,) = step_writes(step)
+    return (GENERAL, functools.partial(_call_into, step[1]), step_reads(step) + (donor,), out,
+            None)
 
 
 class _Lifetimes:
@@ -101,8 +77,7 @@ class _Lifetimes:
         """(type, layout) of a large statically shaped value; None for any other slot."""
         v = self.value_of.get(s)
         t = self.types[v] if v is not None else None
-        if (t is None or not t.shape or not all(type(d) is int for d in t.shape)
-                or t.nbytes < FREE_BYTES):
+        if t is None or not t.shape or not t.is_static or t.nbytes < FREE_BYTES:
             return None
         return (t, s in self.stage.nhwc_slots)
 
@@ -110,8 +85,8 @@ class _Lifetimes:
         """Whether the value in slot ``s`` may give its buffer away once it is dead."""
         return (s >= self.stage.n_inputs and self.stage.template[s] is None
                 and s not in self.keep and self.key(s) is not None
-                and s in self.producer and _fresh(self.producer[s])
-                and all(_fresh(fn) for fn in self.readers.get(s, ())))
+                and s in self.producer and kernel_has(self.producer[s], "fresh_output")
+                and all(kernel_has(fn, "fresh_output") for fn in self.readers.get(s, ())))
 
     def takes_buffer(self, out: int) -> bool:
         """Whether the value the step writes to ``out`` may be written into a planned
@@ -121,31 +96,16 @@ class _Lifetimes:
 
 def _in_place(life: _Lifetimes, i: int, step):
     """``step`` rewritten to write over its dying input, or None."""
-    kind, fn, a, b, c = step
-    if kind not in (UNARY, BINARY) or not _writes_over_input(fn):
+    kind, fn = step[:2]
+    if kind not in (UNARY, BINARY) or not kernel_has(fn, "elementwise_out"):
         return None
-    out = b if kind is UNARY else c
+    (out,) = step_writes(step)
     if not life.takes_buffer(out):
         return None
-
-    def gives(s: int) -> bool:
-        return life.last_read.get(s) == i and life.key(s) == life.key(out) and life.owns(s)
-
-    if kind is UNARY and gives(a):
-        return (UNARY, functools.partial(_unary_into, fn), a, b, c)
-    if kind is BINARY and gives(a):
-        return (BINARY, functools.partial(_binary_into_first, fn), a, b, c)
-    if kind is BINARY and gives(b):
-        return (BINARY, functools.partial(_binary_into_second, fn), a, b, c)
+    for s in step_reads(step):
+        if life.last_read.get(s) == i and life.key(s) == life.key(out) and life.owns(s):
+            return _with_buffer(step, s)
     return None
-
-
-def _with_buffer(step, donor: int):
-    """``step`` rewritten to write into the buffer in slot ``donor``."""
-    kind, fn, a, b, c = step
-    args = step_reads(step) + (donor,)
-    (out,) = step_writes(step)
-    return (GENERAL, functools.partial(_call_into, fn), args, out, None)
 
 
 def plan_memory(stage, types: Sequence[TensorType]) -> tuple[int, int]:
@@ -177,7 +137,7 @@ def plan_memory(stage, types: Sequence[TensorType]) -> tuple[int, int]:
             continue
         writes = step_writes(step)
         donors = pool.get(life.key(writes[0])) if len(writes) == 1 else None
-        if donors and step[0] is not MULTI and _takes_out(step[1]) \
+        if donors and step[0] is not MULTI and kernel_has(step[1], "takes_out") \
                 and life.takes_buffer(writes[0]):
             donor = donors.pop()
             k = freed_by.pop(donor)  # keep it alive until here, then free it with this step

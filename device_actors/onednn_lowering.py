@@ -44,10 +44,6 @@ MATMUL_OPS = frozenset(("matmul", "fused_matmul"))
 MIN_FLOPS = 1e6
 
 
-def _static(t: TensorType) -> bool:
-    return all(type(d) is int for d in t.shape)
-
-
 def _with_args(step, args: Sequence[int]):
     kind, fn, a, b, c = step
     if kind is UNARY:
@@ -67,7 +63,6 @@ class _Rewrite:
 
     def __init__(self, stage, types: Sequence[TensorType]) -> None:
         self.stage, self.types = stage, types
-        self.value_of = {s: v for v, s in stage.slot.items()}
         self.nhwc: dict[int, TensorType] = {}  # slot -> the NCHW type of its NHWC value
         self.nchw_copy: dict[int, int] = {}  # NHWC slot -> slot of its NCHW copy
         self.steps: list[tuple] = []
@@ -102,7 +97,7 @@ class _Rewrite:
         b = self._const(args[2]) if len(args) > 2 else None
         attrs = dict(node.attrs)
         if (w is None or (len(args) > 2 and b is None)
-                or x_t.dtype != "f32" or not _static(x_t) or w.dtype != np.float32
+                or x_t.dtype != "f32" or not x_t.is_static or w.dtype != np.float32
                 or attrs.get("activation", "none") not in onednn.Conv.ACTIVATIONS):
             return False
         out_t = self.types[node.outputs[0]]
@@ -129,7 +124,7 @@ class _Rewrite:
         b = self._const(args[2]) if len(args) > 2 else None
         activation = dict(node.attrs).get("activation", "none")
         if (w is None or w.ndim != 2 or (len(args) > 2 and (b is None or b.ndim != 1))
-                or a_t.dtype != "f32" or not _static(a_t) or len(a_t.shape) < 2
+                or a_t.dtype != "f32" or not a_t.is_static or len(a_t.shape) < 2
                 or w.dtype != np.float32 or activation not in onednn.MatMul.ACTIVATIONS
                 or 2 * w.size * (a_t.numel // a_t.shape[-1]) < MIN_FLOPS):
             return False

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from device_actors.kernels.nn import _out_len
 from tfrt_ray.config import debug
 from tfrt_ray.errors import KernelLibraryError
 
@@ -169,9 +170,15 @@ def _gomp():
     return ctypes.CDLL(ctypes.util.find_library("gomp") or "libgomp.so.1")
 
 
+_threads = threading.local()
+
+
 def set_threads(n: int) -> None:
-    """oneDNN's OpenMP threads for primitives this thread runs next."""
-    _gomp().omp_set_num_threads(int(n))
+    """oneDNN's OpenMP threads for primitives this thread runs next (a ctypes call only
+    when the count changes: stages call this on every run)."""
+    if getattr(_threads, "n", None) != n:
+        _gomp().omp_set_num_threads(int(n))
+        _threads.n = n
 
 
 def _dims(values: Sequence[int]) -> _DIMS:
@@ -310,10 +317,6 @@ def _attr(activation: str) -> _V:
     return attr
 
 
-def _out_len(size: int, k: int, stride: int, dilation: int, before: int, after: int) -> int:
-    return (size + before + after - ((k - 1) * dilation + 1)) // stride + 1
-
-
 class Conv:
     """A 2-D convolution (any group count) with bias and activation fused, its weights
     reordered once into the layout the primitive wants. ``src_channels_last`` /
@@ -333,8 +336,8 @@ class Conv:
         if group > 1:  # oneDNN's grouped weights: (G, Cout/G, Cin/G, kh, kw)
             w = w.reshape(group, cout // group, *w.shape[1:])
         out_shape = (x_shape[0], cout,
-                     _out_len(x_shape[2], kh, strides[0], dilations[0], pads[0], pads[2]),
-                     _out_len(x_shape[3], kw, strides[1], dilations[1], pads[1], pads[3]))
+                     _out_len(x_shape[2], kh, strides[0], dilations[0], pads[0], pads[2], False),
+                     _out_len(x_shape[3], kw, strides[1], dilations[1], pads[1], pads[3], False))
         self.out_shape = channels_last_shape(out_shape) if dst_channels_last else out_shape
         self.in_shape = channels_last_shape(x_shape) if src_channels_last else x_shape
         src = _layout_desc(x_shape, src_channels_last)
