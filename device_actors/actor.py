@@ -80,8 +80,9 @@ class DeviceActor:
     def run_shared(self, key: str, shared: tuple, *wire_inputs):
         """`run` with ``shared = (step tag, positions, released tags, profile, mailbox
         paths)``: the outputs at those positions go through the shared-memory arena
-        (readers on this node) and are posted to their mailboxes, after the blocks of
-        the steps the host says are done were released."""
+        (readers on this node, the driver among them) and are posted to their mailboxes
+        (a path of None: no mailbox), after the blocks of the steps the host says are
+        done were released."""
         tag, positions, released, profile, mailboxes = shared
         arena = self.arena
         encoded: list = []
@@ -106,6 +107,8 @@ class DeviceActor:
     def _post(self, positions, mailboxes, encoded, tag) -> None:
         arena = self.arena
         for i, path in zip(positions, mailboxes):
+            if path is None:
+                continue  # a result only the driver reads: nothing waits on a mailbox
             if arena is None or os.path.dirname(path) != arena.directory:
                 continue  # not this session's directory here: readers ask Ray
             transport.post(path, encoded[i] if i < len(encoded) else None)

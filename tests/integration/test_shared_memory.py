@@ -185,3 +185,72 @@ def test_without_shared_memory_values_take_ray_and_nothing_waits(session_of):
     for x, (got,) in zip(xs, prog.gather([prog.submit([x]) for x in xs])):
         np.testing.assert_allclose(got, _want(x, w), rtol=1e-3)
     assert "arena_sent" not in _stats(session, "cpu:0")
+
+
+def _doubled(w):
+    def whole_rows(x):
+        with tr.device("cpu:0"):
+            y = tr.relu(tr.matmul(x, w))
+        with tr.device("cpu:1"):
+            return y * 2.0  # a 2 MiB result
+
+    return whole_rows
+
+
+def test_driver_inputs_and_results_on_its_node_skip_the_object_store(session_of, monkeypatch):
+    import ray
+
+    session = session_of(devices=2, devices_per_node=2)
+    assert session.devices["cpu:1"].near_host
+    w = _weights()
+    xs = _inputs(3)
+    prog = tr.compile(_doubled(tr.tensor(w)), (xs[0],), strategy="place")
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda v, *a, **kw: puts.append(v) or real_put(v, *a, **kw))
+    sent = session.host.stats()["arena_sent"]
+    first = prog.gather([prog.submit([x]) for x in xs])
+    assert not puts  # every input went through the driver's shared memory
+    assert session.host.stats()["arena_sent"] == sent + len(xs)
+    assert _stats(session, "cpu:1")["arena_sent"] == len(xs)  # every result through its arena
+    # The second burst reuses the first one's blocks, on both sides: results already
+    # read are the user's own arrays and stay as they were.
+    second = prog.gather([prog.submit([-x]) for x in xs])
+    for x, (a,), (b,) in zip(xs, first, second):
+        want = 2 * np.maximum(x @ w, 0)
+        np.testing.assert_allclose(a, want, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(b, 2 * np.maximum(-x @ w, 0), rtol=1e-4, atol=1e-4)
+        a += 1  # writable, and not shared with anything else
+    assert not np.shares_memory(first[0][0], first[1][0])
+    assert session.host.stats()["arena_bytes_held"] == 0  # every step was read
+
+
+def test_an_input_is_taken_when_its_step_is_submitted(session_of):
+    session_of(devices=2, devices_per_node=2)
+    w = _weights()
+    (x,) = _inputs(1)
+    prog = tr.compile(_doubled(tr.tensor(w)), (x,), strategy="place")
+    mine = x.copy()
+    step = prog.submit([mine])
+    mine[:] = np.nan  # the caller reuses its buffer at once
+    np.testing.assert_allclose(step.result()[0], 2 * np.maximum(x @ w, 0), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_devices_off_the_drivers_node_get_inputs_and_results_through_ray(session_of):
+    session = session_of(devices=3, devices_per_node=1)
+    far = [d for d in session.devices.values() if not d.near_host]
+    assert far, "the simulated cluster has nodes besides the driver's"
+    w = _weights()
+    (x,) = _inputs(1)
+
+    def on_far(x):
+        with tr.device(far[0].device_id):
+            return tr.relu(tr.matmul(x, w)) * 2.0
+
+    prog = tr.compile(on_far, (x,), strategy="place")
+    sent = session.host.stats()["arena_sent"]
+    np.testing.assert_allclose(prog.run([x])[0], 2 * np.maximum(x @ w, 0), rtol=1e-4,
+                               atol=1e-4)
+    assert session.host.stats()["arena_sent"] == sent
+    assert _stats(session, far[0].device_id).get("arena_sent", 0) == 0

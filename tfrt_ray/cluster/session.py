@@ -30,6 +30,7 @@ from scheduler import ClusterSpec, DeviceSpec
 from tfrt_ray.errors import ClusterError, DeviceError, DeviceLostError
 from tfrt_ray.frontends.context import on_device
 from tfrt_ray.runtime.devices import ActorDevice, HostDevice
+from tfrt_ray.runtime.host_arena import HostArena
 
 HOST_ID = "host:0"
 log = logging.getLogger("tfrt_ray.cluster")
@@ -47,6 +48,7 @@ class Session:
     # on each node's /dev/shm); None: no arena.
     arena_dir: str | None = None
     arena_bytes: int = 0  # per device actor
+    host: Any = None  # the driver's `HostArena`: large step inputs for devices on its node
 
     @property
     def arena(self) -> tuple[str | None, int]:
@@ -102,8 +104,10 @@ def init(
         device_types: plugin device types (``"ort"``, ``"gpu"``, an installed plugin's)
             to make device actors for too: one per device each finds on each node.
         shared_memory_bytes: per device actor, the most bytes of step outputs it keeps in
-            shared memory for readers on its node (`device_actors.arena`); beyond that,
-            values take Ray's object store. 0 turns the arena off.
+            shared memory for readers on its node (`device_actors.arena`), and the same
+            for the step inputs this driver hands to devices on its node
+            (`runtime.host_arena`); beyond that, values take Ray's object store. 0 turns
+            the arena off.
     """
     global _session
     if _session is not None:
@@ -123,6 +127,7 @@ def init(
     if not ray.is_initialized():
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
         _start_or_join(session, address, devices, cores_per_device, object_store_memory)
+    session.host = HostArena.open(session.arena_dir, session.arena_bytes, _driver_node())
     try:
         _make_devices(
             session,
@@ -178,6 +183,16 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
+
+
+def _driver_node() -> str | None:
+    """The Ray node this driver runs on (None for a Ray Client driver, which has none)."""
+    import ray
+
+    try:
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - no local node: inputs take Ray's path
+        return None
 
 
 def _start_or_join(session, address, devices, cores, object_store_memory) -> None:
@@ -237,7 +252,8 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
         actor = _actor(device_id, cores, mem_limit, node_id, soft=False, arena=session.arena)
         handles.append(actor)
         session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn,
-                                                 arena_dir=session.arena_dir)
+                                                 arena_dir=session.arena_dir,
+                                                 host=session.host)
         session.specs.append(
             DeviceSpec(
                 device_id,
@@ -283,7 +299,8 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
                                device_type=name, arena=session.arena)
                 handles.append(actor)
                 session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores,
-                                                         respawn, arena_dir=session.arena_dir)
+                                                         respawn, arena_dir=session.arena_dir,
+                                                         host=session.host)
                 session.specs.append(plugins.device_spec(name, device_id, node_id[:12], local,
                                                          cores, mem_limit))
     if not handles:
@@ -379,6 +396,8 @@ def _stop(session: Session) -> None:
     for actor in actors:
         with contextlib.suppress(Exception):
             ray.kill(actor)
+    if session.host is not None:
+        session.host.close()
     if session.arena_dir:  # and what dead incarnations left on this node
         shutil.rmtree(session.arena_dir, ignore_errors=True)
     if session.started_ray:

@@ -34,7 +34,7 @@ class HostDevice:
     def wait_loaded(self) -> None:
         pass
 
-    def put(self, array: np.ndarray) -> Any:
+    def put(self, array: np.ndarray, tag: int | None = None) -> Any:
         return array
 
     def call(self, key: str, args: Sequence, n_outputs: int, profile: bool = False,
@@ -102,7 +102,10 @@ def fetch_values(refs: list, timeout: float | None = None) -> list:
             hint="the runtime replaces dead devices and re-runs the step; if this reaches "
             "you, recovery was impossible (see the error's cause)",
         ) from None
-    return [transport.decode(o) for o in objs]
+    # A value in a device's shared-memory block is the user's to keep: copy it out, as
+    # the block is reused once the step was read.
+    return [np.array(transport.decode(o)) if type(o) is transport.ArenaTensor
+            else transport.decode(o) for o in objs]
 
 
 class ActorDevice:
@@ -114,10 +117,11 @@ class ActorDevice:
 
     def __init__(
         self, device_id: str, actor: Any, node_id: str, cores: int, respawn=None,
-        arena_dir: str | None = None,
+        arena_dir: str | None = None, host=None,
     ) -> None:
         self.device_id = device_id
         self.arena_dir = arena_dir  # the session's shared-memory directory (None: off)
+        self.host = host  # the driver's `HostArena` (None: off), used when on its node
         self.actor = actor
         self.node_id = node_id
         self.cores = cores
@@ -139,9 +143,20 @@ class ActorDevice:
         loads, self._loads = self._loads, []
         ray.get(loads)
 
-    def put(self, array: np.ndarray) -> Any:
+    @property
+    def near_host(self) -> bool:
+        """Whether this device runs on the driver's node, with shared memory there."""
+        return self.host is not None and self.arena_dir is not None \
+            and self.host.node_id == self.node_id
+
+    def put(self, array: np.ndarray, tag: int | None = None) -> Any:
         """An input for this device: small ones travel inline with the call (Ray puts
-        them in the call itself), large ones go into the object store once."""
+        them in the call itself); large ones of step ``tag`` go into the driver's
+        shared memory when this device is on its node, else into the object store once."""
+        if tag is not None and self.near_host:
+            shared = self.host.encode(array, tag)
+            if shared is not None:
+                return shared
         wire = transport.encode(array)
         if wire.nbytes < INLINE_BYTES:
             return wire

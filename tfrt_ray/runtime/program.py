@@ -155,20 +155,21 @@ class Program:
         """
         arrays = [self.bind_inputs(x) for x in inputs]
         tags = [next(_TAGS) for _ in arrays]
-        if pack <= 1 or self.slices > 1 or self.shared.at:
+        if pack <= 1 or self.slices > 1 or self.shared.between_stages:
             steps = [Step(self, a, self._submit_parts(a, t), self.epoch, t)
                      for a, t in zip(arrays, tags)]
         else:
             steps = []
             for lo in range(0, len(arrays), pack):
                 chunk = arrays[lo : lo + pack]
-                for a, t, futures in zip(chunk, tags[lo:], self._submit_packed(chunk)):
+                packed = self._submit_packed(chunk, tags[lo : lo + pack])
+                for a, t, futures in zip(chunk, tags[lo:], packed):
                     steps.append(Step(self, a, [futures], self.epoch, t))
         with self._pending_lock:
             self._pending.update(steps)
         return steps
 
-    def _submit_packed(self, chunk: list[list[np.ndarray]]) -> list[list[Any]]:
+    def _submit_packed(self, chunk: list[list[np.ndarray]], tags: list[int]) -> list[list[Any]]:
         """`_submit_slice` for several steps, one call per stage for all of them."""
         k = len(chunk)
         values: list[dict[int, Any]] = [{} for _ in range(k)]
@@ -176,23 +177,26 @@ class Program:
         for device_id, stage in self._stage_runs()[0]:
             device = self.devices[device_id]
             flat = [a for i in range(k)
-                    for a in self._stage_args(stage, device, values[i], put[i], chunk[i])]
+                    for a in self._stage_args(stage, device, values[i], put[i], chunk[i],
+                                              tags[i])]
             outs = device.call_many(self.stage_key(stage), flat, k, len(stage.outputs))
             for i in range(k):
                 values[i].update(zip(stage.outputs, outs[i]))
         return [self._results(values[i], chunk[i]) for i in range(k)]
 
-    def _stage_args(self, stage, device, values: dict, put: dict, arrays: list) -> list:
+    def _stage_args(self, stage, device, values: dict, put: dict, arrays: list,
+                    tag: int) -> list:
         """A stage call's arguments: futures of earlier stages, or the step's inputs (put
-        once per step, shared by every stage that reads them)."""
+        once per step, shared by every stage that reads them; see `ActorDevice.put`)."""
         args = []
         for v in stage.inputs:
             if v in values:
                 args.append(values[v])
                 continue
-            if v not in put:
-                put[v] = device.put(arrays[self._input_pos[v]])
-            args.append(put[v])
+            key = (v, getattr(device, "near_host", False))  # a block, or Ray's path
+            if key not in put:
+                put[key] = device.put(arrays[self._input_pos[v]], tag)
+            args.append(put[key])
         return args
 
     def _results(self, values: dict, arrays: list) -> list:
@@ -330,16 +334,17 @@ class Program:
                 src = producer.get(v, "input")
                 if src != device_id:
                     moved.setdefault((v, device_id), src)
-            args = self._stage_args(stage, device, values, put, arrays)
+            args = self._stage_args(stage, device, values, put, arrays, tag)
             if posted:  # readers start without waiting for the driver
                 args = [Posted(posted[v], [a]) if v in posted else a
                         for v, a in zip(stage.inputs, args)]
             positions = shared_at.get(stage.id)
             shared = None
             if positions:
-                boxes = SharedValues.mailboxes(device, tag, self.epoch, slice_index, stage.id,
-                                               positions)
-                posted.update((stage.outputs[p], b) for p, b in zip(positions, boxes))
+                boxes = self.shared.mailboxes(device, tag, self.epoch, slice_index, stage.id,
+                                              positions)
+                posted.update((stage.outputs[p], b) for p, b in zip(positions, boxes)
+                              if b is not None)
                 shared = (tag, positions, boxes)
             outs = device.call(self.stage_key(stage), args, len(stage.outputs), profile,
                                shared)

@@ -1,11 +1,12 @@
 """The host's side of the shared-memory path (`device_actors.arena`): which stage outputs
 go through their producer's arena, the mailboxes their readers poll, and when a step's
-blocks are given back.
+blocks are given back (the producers' and the driver's, `host_arena`).
 
-A value qualifies when it is not a result, is at least `arena.MIN_BYTES`, and every stage
-that reads it runs on the producer's node, on a device with shared memory. The plan is
-made when a program loads and again whenever dead devices were replaced (a new
-incarnation may live on another node).
+A value qualifies when it is at least `arena.MIN_BYTES`, its producer has shared memory,
+every stage that reads it runs on the producer's node and, if it is a result, the
+producer runs on the driver's node too (the driver copies it out of the block when it
+fetches it). The plan is made when a program loads and again whenever dead devices were
+replaced (a new incarnation may live on another node).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ class SharedValues:
 
     def __init__(self) -> None:
         self.at: list[dict[int, tuple[int, ...]]] = []  # empty: nothing shared
+        self.read_at: list[dict[int, frozenset[int]]] = []  # of those, what stages read
         self.producers: set[str] = set()  # devices whose arenas hold a step's blocks
+        self.hosts: list = []  # the driver's arenas (`HostArena`) inputs may be in
 
     def plan(self, runs: Sequence[Sequence[tuple[str, Any]]], devices: Mapping[str, Any],
              graph) -> None:
         """Decides, for ``runs`` (per slice, its (device id, stage) pairs)."""
         types, results = graph.types, set(graph.outputs)
-        at = []
+        at, read_at = [], []
         for run in runs:
             node = {d: devices[d].node_id if getattr(devices[d], "arena_dir", None) else None
                     for d, _ in run}
@@ -36,31 +39,47 @@ class SharedValues:
             for d, stage in run:
                 for v in stage.inputs:
                     readers.setdefault(v, set()).add(d)
-            per_stage = {}
+            per_stage, read = {}, {}
             for d, stage in run:
+                near_host = getattr(devices[d], "near_host", False)
                 positions = tuple(
                     i for i, v in enumerate(stage.outputs)
-                    if node[d] is not None and v not in results and v in readers
+                    if node[d] is not None and (v in readers or v in results)
                     and types[v].nbytes >= MIN_BYTES
-                    and all(node[r] == node[d] for r in readers[v])
+                    and all(node[r] == node[d] for r in readers.get(v, ()))
+                    and (v not in results or near_host)
                 )
                 if positions:
                     per_stage[stage.id] = positions
+                    read[stage.id] = frozenset(
+                        i for i in positions if stage.outputs[i] in readers)
             at.append(per_stage)
+            read_at.append(read)
         self.at = at if any(at) else []
+        self.read_at = read_at if any(at) else []
         self.producers = {d for run, per_stage in zip(runs, self.at)
                           for d, stage in run if stage.id in per_stage}
+        hosts = {id(h): h for h in (getattr(devices[d], "host", None)
+                                    for run in runs for d, _ in run) if h is not None}
+        self.hosts = list(hosts.values())
+
+    @property
+    def between_stages(self) -> bool:
+        """Whether some stage reads a value another one posts (not only results)."""
+        return any(any(read.values()) for read in self.read_at)
 
     def positions(self, slice_index: int) -> dict[int, tuple[int, ...]]:
         return self.at[slice_index] if self.at else {}
 
-    @staticmethod
-    def mailboxes(device, tag: int, epoch: int, slice_index: int, stage_id: int,
-                  positions: tuple[int, ...]) -> tuple[str, ...]:
-        """Mailbox paths for a stage call's shared outputs: unique per attempt of a step
-        (the epoch changes when a step is run again), in the session's directory."""
+    def mailboxes(self, device, tag: int, epoch: int, slice_index: int, stage_id: int,
+                  positions: tuple[int, ...]) -> tuple[str | None, ...]:
+        """Mailbox paths for a stage call's shared outputs that other stages read (None
+        for a result only the driver reads): unique per attempt of a step (the epoch
+        changes when a step is run again), in the session's directory."""
+        read = self.read_at[slice_index].get(stage_id, ())
         return tuple(
             os.path.join(device.arena_dir, f"mb-{tag}-{epoch}-{slice_index}-{stage_id}-{p}")
+            if p in read else None
             for p in positions
         )
 
@@ -70,6 +89,8 @@ class SharedValues:
         for device_id in self.producers:
             for tag in tags:
                 devices[device_id].release_later(tag)
+        for host in self.hosts:
+            host.release(tags)
 
     def flush(self, devices: Mapping[str, Any]) -> None:
         """Sends the releases still waiting for a next call (the program is closing)."""
