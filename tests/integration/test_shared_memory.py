@@ -254,3 +254,23 @@ def test_devices_off_the_drivers_node_get_inputs_and_results_through_ray(session
                                atol=1e-4)
     assert session.host.stats()["arena_sent"] == sent
     assert _stats(session, far[0].device_id).get("arena_sent", 0) == 0
+
+
+@pytest.mark.parametrize("strategy", ["pipeline", "replicate", "auto"])
+def test_every_strategy_gives_the_same_large_results_through_the_drivers_blocks(
+        session_of, strategy):
+    session = session_of(devices=2, devices_per_node=2)
+    w1, w2 = _weights(), _weights()
+    t1, t2 = tr.tensor(w1), tr.tensor(w2)
+
+    def mlp(x):
+        return tr.relu(tr.matmul(tr.relu(tr.matmul(x, t1)), t2))
+
+    x = np.concatenate(_inputs(2))  # 4 MiB: each slice of a split batch is 2 MiB
+    prog = tr.compile(mlp, (x,), strategy=strategy)
+    sent = session.host.stats()["arena_sent"]
+    want = np.maximum(np.maximum(x @ w1, 0) @ w2, 0)
+    for got in prog.gather([prog.submit([x]), prog.submit([x])]):
+        np.testing.assert_allclose(got[0], want, rtol=1e-3, atol=1e-3)
+    assert session.host.stats()["arena_sent"] > sent  # the inputs went through its blocks
+    assert session.host.stats()["arena_bytes_held"] == 0

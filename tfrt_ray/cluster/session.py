@@ -186,9 +186,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _driver_node() -> str | None:
-    """The Ray node this driver runs on (None for a Ray Client driver, which has none)."""
+    """The Ray node this driver runs on (None for a Ray Client driver: it runs on no
+    node, and its files are not on the cluster's machines)."""
     import ray
+    from ray.util.client import ray as client
 
+    if client.is_connected():
+        return None
     try:
         return ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001 - no local node: inputs take Ray's path
