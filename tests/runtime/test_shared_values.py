@@ -37,6 +37,9 @@ class Device:
     def release_later(self, tag):
         self.later.append(tag)
 
+    def fence(self):
+        return None  # an in-process device: no call is ever left over
+
 
 @dataclass
 class Stage:
@@ -101,3 +104,12 @@ def test_a_reader_on_another_node_keeps_a_value_out_of_the_arena():
     stages = [("a", Stage(0, (0,), (1,))), ("b", Stage(1, (1,), (2,)))]
     shared = _plan(devices, stages, {0: BIG, 1: BIG, 2: BIG}, (1, 2))
     assert shared.positions(0) == {}  # 1 is read on n1; 2 is made away from the driver
+
+
+def test_cancelled_steps_without_calls_left_are_given_back_at_once():
+    host = Host("n0")
+    devices = {"a": Device("n0", host), "b": Device("n0", host)}
+    stages = [("a", Stage(0, (0,), (1,))), ("b", Stage(1, (1,), (2,)))]
+    shared = _plan(devices, stages, {0: BIG, 1: BIG, 2: BIG}, (2,))
+    shared.release_cancelled(devices, [4, 5])
+    assert devices["a"].later == [4, 5] and host.released == [4, 5]

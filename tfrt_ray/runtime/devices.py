@@ -53,6 +53,9 @@ class HostDevice:
     def flush_released(self) -> None:
         pass
 
+    def fence(self) -> None:
+        return None  # calls run at once: none is ever left over
+
     def unload(self, key: str) -> None:
         self.runtime.unload(key)
 
@@ -206,10 +209,15 @@ class ActorDevice:
             self._released.append(tag)
 
     def flush_released(self) -> None:
+        if self._released:
+            self.fence()
+
+    def fence(self) -> Any:
+        """A call queued behind every call made to this device so far (it also sends the
+        releases waiting for a next call): when its future is ready, they are all over."""
         with self._release_lock:
             released, self._released = tuple(self._released), []
-        if released:
-            self.actor.release_shared.remote(released)
+        return self.actor.release_shared.remote(released)
 
     def unload(self, key: str) -> None:
         self.loaded.pop(key, None)

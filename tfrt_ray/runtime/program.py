@@ -260,7 +260,8 @@ class Program:
 
     def cancel(self) -> int:
         """Turns every step not yet read into a `CancelledError` and drops its futures
-        (freeing what they hold in the object store). Returns how many were cancelled."""
+        (freeing what they hold in the object store, and their shared-memory blocks once
+        their calls are over). Returns how many were cancelled."""
         import ray
 
         with self._pending_lock:
@@ -274,6 +275,8 @@ class Program:
                         with contextlib.suppress(Exception):
                             ray.cancel(ref)
             step.parts = []
+        if steps:  # their blocks go once their calls are over
+            self.shared.release_cancelled(self.devices, [s.tag for s in steps])
         return len(steps)
 
     def run(

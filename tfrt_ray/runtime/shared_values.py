@@ -12,6 +12,7 @@ replaced (a new incarnation may live on another node).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ class SharedValues:
         self.read_at: list[dict[int, frozenset[int]]] = []  # of those, what stages read
         self.producers: set[str] = set()  # devices whose arenas hold a step's blocks
         self.hosts: list = []  # the driver's arenas (`HostArena`) inputs may be in
+        self.devices: list[str] = []  # every device the program calls
+        # Cancelled steps: (a fence call per device, their tags), released once all the
+        # fences have returned.
+        self._fenced: list[tuple[list, list[int]]] = []
+        self._lock = threading.Lock()
 
     def plan(self, runs: Sequence[Sequence[tuple[str, Any]]], devices: Mapping[str, Any],
              graph) -> None:
@@ -62,6 +68,7 @@ class SharedValues:
         hosts = {id(h): h for h in (getattr(devices[d], "host", None)
                                     for run in runs for d, _ in run) if h is not None}
         self.hosts = list(hosts.values())
+        self.devices = sorted({d for run in runs for d, _ in run})
 
     @property
     def between_stages(self) -> bool:
@@ -85,7 +92,40 @@ class SharedValues:
 
     def release(self, devices: Mapping[str, Any], tags: Sequence[int]) -> None:
         """The steps of ``tags`` were read in full, so every stage of them has returned:
-        their blocks may be reused (freed with each producer's next call)."""
+        their blocks may be reused (freed with each producer's next call). Cancelled
+        steps whose fences have returned go too."""
+        self._give_back(devices, tags)
+        if self._fenced:
+            self._release_fenced(devices)
+
+    def release_cancelled(self, devices: Mapping[str, Any], tags: Sequence[int]) -> None:
+        """Cancelled steps: their calls may still run, or wait in a device's queue, and
+        read their blocks. Each device gets a fence call now, queued behind all of them
+        (a device runs its calls in order); when every fence has returned, no call of
+        these steps is left and their blocks go as a read step's do (checked without
+        waiting, at each later release)."""
+        fences = [f for f in (devices[d].fence() for d in self.devices) if f is not None]
+        with self._lock:
+            self._fenced.append((fences, list(tags)))
+        self._release_fenced(devices)
+
+    def _release_fenced(self, devices: Mapping[str, Any]) -> None:
+        with self._lock:
+            entries, self._fenced = self._fenced, []
+        keep = []
+        for fences, tags in entries:
+            if fences:
+                import ray
+
+                done, _ = ray.wait(fences, num_returns=len(fences), timeout=0)
+                if len(done) < len(fences):
+                    keep.append((fences, tags))
+                    continue
+            self._give_back(devices, tags)
+        with self._lock:
+            self._fenced.extend(keep)
+
+    def _give_back(self, devices: Mapping[str, Any], tags: Sequence[int]) -> None:
         for device_id in self.producers:
             for tag in tags:
                 devices[device_id].release_later(tag)
@@ -94,5 +134,7 @@ class SharedValues:
 
     def flush(self, devices: Mapping[str, Any]) -> None:
         """Sends the releases still waiting for a next call (the program is closing)."""
+        if self._fenced:
+            self._release_fenced(devices)
         for device_id in self.producers:
             devices[device_id].flush_released()
