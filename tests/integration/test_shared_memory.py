@@ -301,3 +301,28 @@ def test_cancelled_steps_give_back_their_blocks_once_their_calls_are_over(sessio
         time.sleep(0.2)
     np.testing.assert_allclose(got, 2 * np.maximum(xs[0] @ w, 0), rtol=1e-4, atol=1e-4)
     assert held[0] == 0 and max(held[1:]) <= ROWS * COLS * 4, held
+
+
+def test_shutdown_removes_the_sessions_directory_on_every_node_it_used(session_of):
+    import ray
+
+    from tfrt_ray.cluster.shared_memory import remove_on_nodes
+
+    session = session_of(devices=3, devices_per_node=1)
+    here = ray.get_runtime_context().get_node_id()
+    others = session.arena_nodes - {here}
+    assert len(others) == 2  # the simulated cluster's two other nodes hosted a device
+    stray = os.path.join(session.arena_dir, "left-by-a-dead-incarnation")
+    os.makedirs(session.arena_dir, exist_ok=True)
+    with open(stray, "wb") as f:
+        f.write(b"x")
+    assert remove_on_nodes(session.arena_dir, others) == 2  # a task ran on each node
+    assert not os.path.exists(session.arena_dir)  # (one /dev/shm for all nodes here)
+    with pytest.raises(ray.exceptions.RayTaskError, match="not a tfrt-ray session"):
+        ray.get(ray.remote(num_cpus=0)(_remove).remote("/tmp"))
+
+
+def _remove(path):
+    from tfrt_ray.cluster.shared_memory import remove_arena_dir
+
+    remove_arena_dir(path)

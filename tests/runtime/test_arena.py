@@ -103,7 +103,7 @@ def test_init_sweeps_the_shared_memory_of_dead_drivers_only(tmp_path):
     import subprocess
     import sys
 
-    from tfrt_ray.cluster.session import ARENA_PREFIX, sweep_stale_arenas
+    from tfrt_ray.cluster.shared_memory import ARENA_PREFIX, sweep_stale_arenas
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -20,13 +20,16 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from device_actors.arena import SHM_ROOT
 from scheduler import ClusterSpec, DeviceSpec
+from tfrt_ray.cluster.shared_memory import (
+    new_arena_dir,
+    remove_on_nodes,
+    sweep_stale_arenas,
+)
 from tfrt_ray.errors import ClusterError, DeviceError, DeviceLostError
 from tfrt_ray.frontends.context import on_device
 from tfrt_ray.runtime.devices import ActorDevice, HostDevice
@@ -49,6 +52,8 @@ class Session:
     arena_dir: str | None = None
     arena_bytes: int = 0  # per device actor
     host: Any = None  # the driver's `HostArena`: large step inputs for devices on its node
+    # Every node a device actor of the session ran on (its arena directory is there).
+    arena_nodes: set[str] = field(default_factory=set)
 
     @property
     def arena(self) -> tuple[str | None, int]:
@@ -121,8 +126,7 @@ def init(
     session = Session()
     if shared_memory_bytes > 0:
         sweep_stale_arenas()
-        session.arena_dir = os.path.join(
-            SHM_ROOT, f"{ARENA_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        session.arena_dir = new_arena_dir()
     session.arena_bytes = shared_memory_bytes
     if not ray.is_initialized():
         session.started_ray = address is None and not os.environ.get("RAY_ADDRESS")
@@ -150,39 +154,6 @@ def init(
     return session
 
 
-ARENA_PREFIX = "tfrt-ray-"  # then the driver's pid, so a dead driver's directory is known
-
-
-def sweep_stale_arenas(root: str = SHM_ROOT) -> list[str]:
-    """Removes the shared-memory directories of sessions whose driver (the pid in the
-    name, on this node) is gone: a driver that crashed never ran `shutdown`. Returns
-    what it removed."""
-    removed = []
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return removed
-    for name in names:
-        if not name.startswith(ARENA_PREFIX):
-            continue
-        pid = name[len(ARENA_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or _pid_alive(int(pid)):
-            continue
-        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-        removed.append(name)
-    if removed:
-        log.info("removed shared memory left by %d dead session(s): %s", len(removed), removed)
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 def _driver_node() -> str | None:
@@ -247,14 +218,17 @@ def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout
         )
 
     def respawn(device_id: str, node_id: str):
-        return _spawn(device_id, cores, mem_limit, node_id, True, recovery_timeout_s,
-                      arena=session.arena)
+        actor, node = _spawn(device_id, cores, mem_limit, node_id, True, recovery_timeout_s,
+                             arena=session.arena)
+        session.arena_nodes.add(node)
+        return actor, node
 
     handles = []
     for i, node_id in enumerate(slots[:want]):
         device_id = f"cpu:{i}"
         actor = _actor(device_id, cores, mem_limit, node_id, soft=False, arena=session.arena)
         handles.append(actor)
+        session.arena_nodes.add(node_id)
         session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores, respawn,
                                                  arena_dir=session.arena_dir,
                                                  host=session.host)
@@ -296,12 +270,15 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
                 device_id = f"{name}:{sum(s.type == name for s in session.specs)}"
 
                 def respawn(did: str, nid: str, _t: str = name):
-                    return _spawn(did, cores, mem_limit, nid, True, recovery_timeout_s, _t,
-                                  arena=session.arena)
+                    actor, node = _spawn(did, cores, mem_limit, nid, True, recovery_timeout_s,
+                                         _t, arena=session.arena)
+                    session.arena_nodes.add(node)
+                    return actor, node
 
                 actor = _actor(device_id, cores, mem_limit, node_id, soft=False,
                                device_type=name, arena=session.arena)
                 handles.append(actor)
+                session.arena_nodes.add(node_id)
                 session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores,
                                                          respawn, arena_dir=session.arena_dir,
                                                          host=session.host)
@@ -402,8 +379,11 @@ def _stop(session: Session) -> None:
             ray.kill(actor)
     if session.host is not None:
         session.host.close()
-    if session.arena_dir:  # and what dead incarnations left on this node
+    if session.arena_dir:  # and what dead incarnations left, here and on other nodes
         shutil.rmtree(session.arena_dir, ignore_errors=True)
+        alive = {n["NodeID"] for n in _alive_nodes()}
+        with contextlib.suppress(Exception):
+            remove_on_nodes(session.arena_dir, (session.arena_nodes & alive) - {_driver_node()})
     if session.started_ray:
         ray.shutdown()
 
