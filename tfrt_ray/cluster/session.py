@@ -154,8 +154,6 @@ def init(
     return session
 
 
-
-
 def _driver_node() -> str | None:
     """The Ray node this driver runs on (None for a Ray Client driver: it runs on no
     node, and its files are not on the cluster's machines)."""

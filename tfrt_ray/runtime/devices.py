@@ -24,6 +24,11 @@ INLINE_BYTES = 64 * 1024
 class HostDevice:
     """The in-process host device. Calls run at once; futures are the values."""
 
+    # No shared memory to plan for: its values are the driver's own arrays.
+    arena_dir = None
+    host = None
+    near_host = False
+
     def __init__(self, device_id: str = "host:0", cores: int = 1) -> None:
         self.device_id = device_id
         self.runtime = DeviceRuntime(device_id, "cpu", cores)
@@ -157,11 +162,10 @@ class ActorDevice:
         them in the call itself); large ones of step ``tag`` go into the driver's
         shared memory when this device is on its node, else into the object store once."""
         if tag is not None and self.near_host:
-            shared = self.host.encode(array, tag)
-            if shared is not None:
-                return shared
-        wire = transport.encode(array)
-        if wire.nbytes < INLINE_BYTES:
+            wire = self.host.encode(array, tag)
+        else:
+            wire = transport.encode(array)
+        if type(wire) is transport.ArenaTensor or wire.nbytes < INLINE_BYTES:
             return wire
         import ray
 

@@ -20,8 +20,8 @@ import threading
 
 import numpy as np
 
-from device_actors.arena import MIN_BYTES, Arena
-from device_actors.transport import ArenaTensor, encode_shared
+from device_actors.arena import Arena
+from device_actors.transport import encode_shared
 
 
 class HostArena:
@@ -41,14 +41,11 @@ class HostArena:
         arena = Arena.open(directory, f"host{os.getpid()}", capacity_bytes)
         return HostArena(arena, node_id) if arena is not None else None
 
-    def encode(self, array: np.ndarray, tag: int) -> ArenaTensor | None:
-        """``array`` copied into a block of step ``tag``; None when it is small or the
-        arena is full (it then takes Ray's path)."""
-        if array.nbytes < MIN_BYTES:
-            return None
+    def encode(self, array: np.ndarray, tag: int):
+        """``array`` copied into a block of step ``tag`` (an `ArenaTensor`), or a
+        `WireTensor` for Ray's path when it is small or the arena is full."""
         with self._lock:
-            wire = encode_shared(array, self._arena, tag)
-        return wire if type(wire) is ArenaTensor else None
+            return encode_shared(array, self._arena, tag)
 
     def release(self, tags) -> None:
         """The steps of ``tags`` were read in full: their blocks may be reused."""

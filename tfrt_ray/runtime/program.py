@@ -193,7 +193,7 @@ class Program:
             if v in values:
                 args.append(values[v])
                 continue
-            key = (v, getattr(device, "near_host", False))  # a block, or Ray's path
+            key = (v, device.near_host)  # a block, or Ray's path
             if key not in put:
                 put[key] = device.put(arrays[self._input_pos[v]], tag)
             args.append(put[key])

@@ -39,7 +39,7 @@ class SharedValues:
         types, results = graph.types, set(graph.outputs)
         at, read_at = [], []
         for run in runs:
-            node = {d: devices[d].node_id if getattr(devices[d], "arena_dir", None) else None
+            node = {d: devices[d].node_id if devices[d].arena_dir else None
                     for d, _ in run}
             readers: dict[int, set[str]] = {}
             for d, stage in run:
@@ -47,7 +47,7 @@ class SharedValues:
                     readers.setdefault(v, set()).add(d)
             per_stage, read = {}, {}
             for d, stage in run:
-                near_host = getattr(devices[d], "near_host", False)
+                near_host = devices[d].near_host
                 positions = tuple(
                     i for i, v in enumerate(stage.outputs)
                     if node[d] is not None and (v in readers or v in results)
@@ -65,8 +65,8 @@ class SharedValues:
         self.read_at = read_at if any(at) else []
         self.producers = {d for run, per_stage in zip(runs, self.at)
                           for d, stage in run if stage.id in per_stage}
-        hosts = {id(h): h for h in (getattr(devices[d], "host", None)
-                                    for run in runs for d, _ in run) if h is not None}
+        hosts = {id(h): h for h in (devices[d].host for run in runs for d, _ in run)
+                 if h is not None}
         self.hosts = list(hosts.values())
         self.devices = sorted({d for run in runs for d, _ in run})
 
