@@ -64,8 +64,6 @@ class RawMlpStage:
     device actor uses for them (oneDNN's matmul where installed, else NumPy's)."""
 
     def __init__(self, weights: list) -> None:
-        from threadpoolctl import threadpool_limits
-
         from device_actors.kernels import onednn
 
         threadpool_limits(1)
