@@ -7,10 +7,12 @@
   ``sum_k t_k + (m - 1) * max_k t_k`` where ``t_k`` is chunk k's time per micro-batch (its
   compute and input transfers over m, plus one call overhead per stage call). Asked for by
   name it uses every device (at most one per op); under ``auto`` N is the best of 2, 4, 8,
-  ..., all devices by that formula.
+  ..., all devices by that formula. m is the fewest of 1, 2, 4, ..., 2N that predicts the
+  fastest step (unless given), so a step too small to pay for its calls is not split.
 * ``replicate``: the whole graph on R devices, each on 1/R of the batch (axis 0): a step
-  takes one split/gather overhead plus one replica's (calls, compute / R, its inputs' and
-  outputs' share of the bytes). Only when every graph input has the same static leading
+  takes one split/gather overhead, the driver's serial dispatch of R calls, plus one
+  replica's (calls, compute / R, its inputs' and outputs' share of the bytes); R is the
+  fewest that predicts the fastest step. Only when every graph input has the same static leading
   batch dim > 1 (or `scheduler.batching` finds the batch and that no op mixes its rows)
   and ``batch_axis_ok``.
 * ``auto``: predicts each and takes the fastest; ``place`` (the simplest) unless another is
@@ -34,6 +36,7 @@ from tfrt_ray.errors import PlacementError, TfrtRayError
 
 STRATEGIES = ("auto", "place", "pipeline", "replicate")
 _MARGIN = 0.9  # another shape must predict < 90% of place's step time to be chosen
+_DISPATCH_SHARE = 0.5  # of a call's overhead, the driver's serial part (see _replica_step)
 
 
 def plan(
@@ -198,23 +201,19 @@ def _pipeline_plan(graph, cluster, supports, micro_batches, info, *, auto: bool)
 
     batch = info[0] if info else None
 
-    def micro(n: int) -> int:
-        if batch is None:
-            return 1
-        return max(1, min(micro_batches or 2 * n, batch))
-
     # Asked for: every device (or one per op). Under auto: the best of 2, 4, 8, ..., all.
+    # Micro-batches: the fewest that predict the fastest step (each costs its calls).
     most = min(len(devs), len(nodes))
     sizes = sorted({*(2**k for k in range(1, 32) if 2**k < most), most}) if auto else [most]
     best = None
     for n in sizes:
         b = _chunks(prefix, n)
         times = [(prefix[b[k + 1]] - prefix[b[k]]) / speed for k in range(n)]
-        t = _gpipe(times, [1] * n, micro(n), ov)
-        if best is None or t < best[0]:
-            best = (t, n, b)
+        for m in _micro_choices(batch, n, micro_batches, every=False):
+            t = _gpipe(times, [1] * n, m, ov)
+            if best is None or t < best[0]:
+                best = (t, n, b)
     _, n, b = best
-    m = micro(n)
     assign: dict[str, str] = {}
     for k in range(n):
         dev = devs[k]
@@ -226,19 +225,33 @@ def _pipeline_plan(graph, cluster, supports, micro_batches, info, *, auto: bool)
             )
         for node in nodes[b[k] : b[k + 1]]:
             assign[node.name] = dev.id
+    p = partition(graph, Placement(assign, cluster=cluster), cluster, strategy="pipeline")
+    # The micro-batch count from the partitioned plan's own calls and transfers.
+    p = min(
+        (_pipeline_predict(p, costs, cluster, devs[:n], m)
+         for m in _micro_choices(batch, n, micro_batches)),
+        key=lambda q: q.predicted_step_s,  # min() keeps the first: the fewest micro-batches
+    )
     why = (
         f"pipeline: {len(nodes)} ops in {n} contiguous chunks balanced by flops, "
-        f"{m} micro-batch(es)" + ("" if batch else " (no batch axis to split)")
+        f"{p.micro_batches} micro-batch(es)"
+        + ("" if batch else " (no batch axis to split)")
+        + (f", predicted fastest at {ov * 1e6:.0f} us per stage call" if batch else "")
     )
-    p = partition(
-        graph,
-        Placement(assign, cluster=cluster),
-        cluster,
-        strategy="pipeline",
-        notes=(why,),
-        micro_batches=m,
-    )
-    return _pipeline_predict(p, costs, cluster, devs[:n], m), None
+    return _note(p, why), None
+
+
+def _micro_choices(batch: int | None, n: int, given: int | None, every: bool = True) -> list[int]:
+    """Micro-batch counts to predict, fewest first: the one asked for, else every count
+    (or, not ``every``, 1, 2, 4, ...) up to 2 x the stages, never more than the rows."""
+    if batch is None:
+        return [1]
+    if given:
+        return [max(1, min(given, batch))]
+    top = min(2 * n, batch)
+    if every:
+        return list(range(1, top + 1))
+    return sorted({1, *(2**k for k in range(1, 32) if 2**k < top), top})
 
 
 def _pipeline_predict(p: Plan, costs, cluster, devs, m: int) -> Plan:
@@ -258,7 +271,7 @@ def _pipeline_predict(p: Plan, costs, cluster, devs, m: int) -> Plan:
     out = sum(costs.vbytes[v] for v in p.graph.outputs) / cluster.inter_node_bytes_per_s
     step = _gpipe(times, calls, m, cluster.call_overhead_s) + out / m
     per_dev = {d.id: times[k] + m * calls[k] * cluster.call_overhead_s for k, d in enumerate(devs)}
-    return replace(p, predicted_step_s=step, per_device_s=per_dev)
+    return replace(p, predicted_step_s=step, per_device_s=per_dev, micro_batches=m)
 
 
 # ---- replicate ------------------------------------------------------------------------
@@ -273,22 +286,19 @@ def _replicate_plan(graph, cluster, supports, info):
     if len(devs) < 2:
         return None, "replicate: needs 2+ devices that run every op"
     batch, sliced = info
-    r = min(len(devs), batch)
-    devs = devs[:r]
     costs = graph_costs(graph)
-    fixed = sum(b for n, b in zip(graph.nodes, costs.out_bytes, strict=True) if not n.inputs)
-    need = fixed + (sum(costs.out_bytes) - fixed) // r
-    small = min(devs, key=lambda d: d.mem_bytes)
-    if need > small.mem_bytes:
+    # The fewest replicas that fit and predict the fastest step: each one costs a call.
+    best = None
+    for r in range(2, min(len(devs), batch) + 1):
+        step, per_dev, share, need = _replica_step(costs, graph, sliced, cluster, devs[:r])
+        small = min(devs[:r], key=lambda d: d.mem_bytes)
+        if need <= small.mem_bytes and (best is None or step < best[0]):
+            best = step, per_dev, share
+    if best is None:
         return None, f"replicate: a replica needs {need} bytes, more than {small.id}'s"
-    ov = cluster.call_overhead_s
-    inv_inter = 1.0 / cluster.inter_node_bytes_per_s
-    share = {v: costs.vbytes[v] // r if v in sliced else costs.vbytes[v] for v in graph.inputs}
-    io = (sum(share.values()) + sum(costs.vbytes[v] for v in graph.outputs) / r) * inv_inter
-    total = costs.total_flops
-    per_dev = {d.id: ov + total / r / d.flops_per_s for d in devs}
-    step = ov + max(per_dev.values()) + io
-    ids = tuple(d.id for d in devs)
+    step, per_dev, share = best
+    r = len(per_dev)
+    ids = tuple(per_dev)
     stages = tuple(
         Stage(k, dev, graph.nodes, graph.inputs, graph.outputs) for k, dev in enumerate(ids)
     )
@@ -296,6 +306,24 @@ def _replicate_plan(graph, cluster, supports, info):
     note = f"replicate: whole graph on {r} devices, batch {batch} split on axis 0"
     p = Plan(graph, stages, transfers, ids, "replicate", step, per_dev, (note,), 1, ids)
     return p, None
+
+
+def _replica_step(costs, graph, sliced, cluster, devs) -> tuple[float, dict, dict, int]:
+    """(step seconds, device -> busy seconds, input -> bytes per replica, bytes a replica
+    holds) of the whole graph on each of ``devs``, on 1/R of the batch each."""
+    r = len(devs)
+    fixed = sum(b for n, b in zip(graph.nodes, costs.out_bytes, strict=True) if not n.inputs)
+    need = fixed + (sum(costs.out_bytes) - fixed) // r
+    ov = cluster.call_overhead_s
+    share = {v: costs.vbytes[v] // r if v in sliced else costs.vbytes[v] for v in graph.inputs}
+    io = (sum(share.values()) + sum(costs.vbytes[v] for v in graph.outputs) / r)
+    io /= cluster.inter_node_bytes_per_s
+    per_dev = {d.id: ov + costs.total_flops / r / d.flops_per_s for d in devs}
+    # The driver sends the R calls one after another: with Ray, 1000 calls submitted
+    # without waiting go at 2.3k-4.7k/s against a 0.6-0.7 ms round trip (RAY_NOTES.md),
+    # so each replica past the first delays the step by up to half a call.
+    dispatch = (r - 1) * ov * _DISPATCH_SHARE
+    return dispatch + ov + max(per_dev.values()) + io, per_dev, share, need
 
 
 def _fmt(p: Plan) -> str:

@@ -49,7 +49,7 @@ def test_pipeline_chunks_are_contiguous_and_balanced():
     p = plan(g, c, "pipeline")
     check_plan(p)
     assert p.strategy == "pipeline" and p.devices == c.ids
-    assert p.micro_batches == 8  # 2 x N by default
+    assert 1 < p.micro_batches <= 8  # heavy: split, at most 2 x N by default
     flops = dict(zip((n.name for n in g.nodes), graph_costs(g).flops, strict=True))
     per_dev = [sum(flops[n.name] for s in p.stages_on(d) for n in s.nodes) for d in c.ids]
     total, biggest = sum(per_dev), max(flops.values())
@@ -59,13 +59,32 @@ def test_pipeline_chunks_are_contiguous_and_balanced():
 
 
 def test_pipeline_micro_batches_given_and_capped_by_batch():
-    g = chain(["exp"] * 8, shape=(6, 1 << 18))
+    g = chain(["exp"] * 8, shape=(6, 1 << 22))
     c = ClusterSpec.simulated(4)
     assert plan(g, c, "pipeline", micro_batches=3).micro_batches == 3
     p = plan(g, c, "pipeline")
     assert p.micro_batches == min(2 * len(p.devices), 6)
     assert plan(g, ClusterSpec.simulated(8), "pipeline").micro_batches <= 6
     assert plan(g, c, "pipeline", batch_axis_ok=False).micro_batches == 1
+
+
+def test_pipeline_splits_a_tiny_step_into_one_micro_batch_and_a_heavy_one_into_several():
+    tiny_step = chain(["exp", "tanh"] * 4, shape=(4, 4))  # 8 ops on 4x4
+    c = ClusterSpec.simulated(4, call_overhead_s=1.5e-3)
+    p = plan(tiny_step, c, "pipeline")
+    assert p.micro_batches == 1
+    assert any("1 micro-batch(es)" in n for n in p.notes)
+    heavy = chain(["exp", "tanh"] * 4, shape=(256, 1 << 16))
+    assert plan(heavy, c, "pipeline").micro_batches > 1
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (64, 1 << 12), (64, 1 << 16), (256, 1 << 16)])
+def test_pipeline_never_picks_micro_batches_it_predicts_slower_than_fewer(shape):
+    g = chain(["exp", "tanh"] * 4, shape=shape)
+    c = ClusterSpec.simulated(4, call_overhead_s=1e-3)
+    p = plan(g, c, "pipeline")
+    for m in range(1, p.micro_batches):
+        assert p.predicted_step_s <= plan(g, c, "pipeline", micro_batches=m).predicted_step_s
 
 
 def test_auto_picks_pipeline_or_replicate_for_a_long_heavy_chain():
@@ -77,15 +96,27 @@ def test_auto_picks_pipeline_or_replicate_for_a_long_heavy_chain():
 
 
 def test_replicate_runs_the_whole_graph_on_each_device():
-    g = chain(["exp"] * 4, shape=(16, 1024))
+    g = chain(["exp"] * 32, shape=(16, 1 << 20))
     c = ClusterSpec.simulated(8)
     p = plan(g, c, "replicate")
     assert p.replicas == p.devices == c.ids
     assert all(len(s.nodes) == len(g.nodes) for s in p.stages)
-    assert all(t.nbytes == 16 * 1024 * 4 // 8 for t in p.transfers)
+    assert all(t.nbytes == 16 * (1 << 20) * 4 // 8 for t in p.transfers)
     assert plan(g, ClusterSpec.simulated(32), "replicate").replicas == tuple(
         f"cpu:{i}" for i in range(16)
     )
+
+
+def test_replicate_takes_no_more_replicas_than_pay_for_their_calls():
+    tiny_step = chain(["exp"] * 4, shape=(16, 16))
+    assert len(plan(tiny_step, ClusterSpec.simulated(8), "replicate").replicas) == 2
+    g = chain(["exp"] * 4, shape=(16, 1 << 17))
+    c = ClusterSpec.simulated(8, call_overhead_s=2e-3)
+    p = plan(g, c, "replicate")
+    assert 2 < len(p.replicas) < 8
+    more = plan(g, ClusterSpec.simulated(len(p.replicas) + 1, call_overhead_s=2e-3),
+                "replicate")
+    assert p.predicted_step_s <= more.predicted_step_s or more.replicas == p.replicas
 
 
 def test_replicate_needs_a_batch_axis():
