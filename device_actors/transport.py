@@ -109,7 +109,8 @@ def encode(value):
     if isinstance(value, TfrtRayError):
         return value
     array = np.ascontiguousarray(value)  # copies only a strided view
-    return WireTensor(dtype_token(array.dtype), array.shape, pa.py_buffer(array))
+    # np.shape: ascontiguousarray makes a 0-d value 1-d, the wire keeps its own shape
+    return WireTensor(dtype_token(array.dtype), np.shape(value), pa.py_buffer(array))
 
 
 def decode(obj):

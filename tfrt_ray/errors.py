@@ -183,3 +183,7 @@ class ExecutableVersionError(ExecutableFormatError):
 
 class DeviceLostError(DeviceError):
     """A device actor died (or its node did) while a step needed it."""
+
+
+class TensorIndexError(TfrtRayError, IndexError):
+    """A tensor index is out of range or of a kind tfrt-ray does not support."""

@@ -58,7 +58,7 @@ def test_driver_fetches_only_the_outputs(session_of, monkeypatch):
     session_of(devices=2)
     fn, make_args = PROGRAMS["mlp"]
     args = make_args()
-    prog = tr.compile(fn, args, strategy="pipeline")
+    prog = tr.compile(fn, args, strategy="pipeline", micro_batches=2)
     assert prog.slices > 1 and len(prog.plan.stages) > 1
     fetched = []
     real_get = ray.get

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from device_actors.kernels import find_kernel
+from tfrt_ray.errors import OpAttributeError
 from tfrt_ray.frontends.dispatch import apply
 from tfrt_ray.frontends.tensor import FAST_FORWARD, Tensor, _binary, _unary, ready
 from tfrt_ray.ir.ops import OpSpec, all_ops
@@ -38,6 +39,16 @@ def op_function(spec: OpSpec) -> Callable:
     fast = _fast_function(spec)
 
     def fn(*args: Any, **kwargs: Any):
+        if spec.name in ("argmax", "argmin") and kwargs.get("axis") is None and len(args) == 1:
+            # NumPy's default (the ONNX op's is axis 0): the index into the flattened tensor
+            return _flat_arg(spec.name, args[0], kwargs.get("keepdims", False))
+        if "axis" in kwargs and "axes" in spec.attrs and "axis" not in spec.attrs:
+            if "axes" in kwargs:
+                raise OpAttributeError(f"{spec.name}() got both axis= and axes=",
+                                       hint="pass one of them (axis= is NumPy's name)")
+            axis = kwargs.pop("axis")
+            kwargs["axes"] = None if axis is None else (
+                (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis))
         if fast is not None and not kwargs and len(args) == n_in and type(args[0]) is Tensor:
             return fast(*args)
         inputs = list(args[:n_in])
@@ -59,6 +70,13 @@ def op_function(spec: OpSpec) -> Callable:
     fn.__doc__ = spec.doc or f"The '{spec.name}' op."
     fn.__signature__ = _signature(spec, variadic, in_names)
     return fn
+
+
+def _flat_arg(name: str, x: Any, keepdims: bool) -> Tensor:
+    """NumPy's ``argmax(x, axis=None)``: the index into the flattened tensor."""
+    x = x if isinstance(x, Tensor) else tensor(x)
+    out = apply(name, [apply("reshape", [x], {"shape": (-1,)})], {"axis": 0})
+    return apply("reshape", [out], {"shape": (1,) * x.ndim}) if keepdims else out
 
 
 def _fast_function(spec: OpSpec) -> Callable | None:

@@ -28,6 +28,13 @@ class Tensor:
 
     Create one with `tfrt_ray.tensor`. Read it with `numpy()` or `np.asarray(t)`; both
     wait for the value and raise the op's error if it failed.
+
+    NumPy functions (``np.sum(t, axis=1)``, ``np.exp(t)``, ``np.concatenate([t, u])``)
+    read the tensors' values and return exactly what NumPy returns for those ndarrays
+    (ndarrays or NumPy scalars, never tensors): ``__array_function__`` and, for ufuncs,
+    ``__array__`` do that. To stay a tensor program use ``tr.sum``, ``tr.exp`` or the
+    methods. Python operators with an ndarray (``arr + t``) are tensor ops. Indexing
+    follows NumPy's basic indexing (see `tfrt_ray.frontends.indexing`).
     """
 
     __slots__ = ("_value", "_error", "_type", "_symbol", "_remote", "__weakref__")
@@ -88,6 +95,11 @@ class Tensor:
         if dtype is not None:
             value = value.astype(dtype, copy=False)
         return value.copy() if copy else value
+
+    def __array_function__(self, func, types, args, kwargs):
+        # NumPy functions see tensors as the ndarrays they hold and return what NumPy
+        # returns; tfrt-ray ops are the tr.* functions and the Tensor methods.
+        return func(*_to_numpy(args), **_to_numpy(kwargs))
 
     def item(self):
         return self.numpy().item()
@@ -171,6 +183,16 @@ class Tensor:
         return _apply("min", (self,), {"axes": _axes(axis), "keepdims": keepdims})
 
 
+def _to_numpy(obj):
+    if type(obj) is Tensor:
+        return obj.numpy()
+    if type(obj) in (list, tuple):
+        return type(obj)(_to_numpy(o) for o in obj)
+    if type(obj) is dict:
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return obj
+
+
 def _axes(axis):
     return None if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
 
@@ -233,10 +255,18 @@ FAST_OK: dict[str, set] = {}
 FAST_FORWARD: dict[str, Any] = {}
 
 
+def _operand_ok(x) -> bool:
+    """Operands a binary operator takes; others get NotImplemented, as NumPy does."""
+    return type(x) in _SCALARS or isinstance(x, (Tensor, np.ndarray, np.generic, list, tuple,
+                                                 int, float, complex))
+
+
 def _binary(op: str, fn):
     ok = FAST_OK.setdefault(op, set())
 
     def forward(a, b):
+        if not _operand_ok(b):
+            return NotImplemented
         if state.host_eager:
             av = a._value
             bt = type(b)
@@ -251,6 +281,8 @@ def _binary(op: str, fn):
         return _apply(op, (a, b), {})
 
     def reverse(b, a):
+        if not _operand_ok(a):
+            return NotImplemented
         if state.host_eager:
             bv = b._value
             at = type(a)

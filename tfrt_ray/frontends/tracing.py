@@ -85,6 +85,14 @@ def branch_error(t: Tensor) -> TfrtRayError:
 
 
 def escaped_error(t: Tensor) -> TfrtRayError:
+    if state.tracer is not None and t._symbol[0] is state.tracer:
+        return IRError(
+            f"a traced tensor ({t.type}) has no value at trace time: .numpy(), float(), "
+            "int() and bool() cannot read it inside a tr.function",
+            loc=user_location(),
+            hint="compute the value outside the function, or return the tensor and read "
+            "the returned value",
+        )
     return IRError(
         f"a tensor traced inside a tr.function ({t.type}) was used outside of it",
         loc=user_location(),
