@@ -5,12 +5,15 @@ dtype rule and compare it with what the kernel produced (slower; for testing the
 ``TFRT_RAY_PRINT_IR_AFTER_ALL=1`` prints the graph after every compiler pass.
 ``TFRT_RAY_ONEDNN=0`` keeps the CPU device off oneDNN (NumPy kernels everywhere);
 ``TFRT_RAY_ONEDNN=/path/to/libdnnl.so.3`` names the library to load instead of the wheel's.
+``TFRT_RAY_HASH_CACHE=/path/file.json`` is where the content hashes of batch inputs and
+models are cached (default ``$XDG_CACHE_HOME/tfrt-ray/file-hashes.json``).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _flag(name: str) -> bool:
@@ -29,3 +32,12 @@ debug = DebugConfig(
     print_ir_after_all=_flag("TFRT_RAY_PRINT_IR_AFTER_ALL"),
     onednn=os.environ.get("TFRT_RAY_ONEDNN", "").strip(),
 )
+
+
+def hash_cache_path() -> Path:
+    """The JSON cache of file hashes (read at each call, so a test may point it away)."""
+    override = os.environ.get("TFRT_RAY_HASH_CACHE", "").strip()
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tfrt-ray" / "file-hashes.json"

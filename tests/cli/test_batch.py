@@ -81,16 +81,21 @@ def test_a_compiled_executable_runs_over_parquet(main, models, tmp_path):
     _check_complete(tmp_path / "p.parquet", x, offset)
 
 
-def test_interrupt_then_resume_with_another_batch_size(main, models, tmp_path):
+def test_interrupt_then_resume_refuses_another_batch_size_and_resumes_the_same(
+        main, models, tmp_path):
     src, x, offset = _data(tmp_path / "data.parquet")
     out = tmp_path / "preds.parquet"
-    args = ("run", models["dynamic"], "--inputs", src, "--output", out, "--keep", "id")
-    status, _, err = main(*args, "--batch-size", 64, "--commit-every", 2, "--_stop-after", 5)
+    args = ("run", models["dynamic"], "--inputs", src, "--output", out, "--keep", "id",
+            "--commit-every", 2)
+    status, _, err = main(*args, "--batch-size", 64, "--_stop-after", 5)
     assert status == 130 and "run the same command again to resume" in err
     sidecar = json.loads((tmp_path / "preds.parquet.partial.json").read_text())
     assert sidecar["rows"] == 5 * 64  # every batch written before the interrupt is kept
     assert not (tmp_path / "preds.parquet").exists()
     status, _, err = main(*args, "--batch-size", 50)
+    assert status == 1 and "batch_size" in err and "to start over" in err
+    assert json.loads((tmp_path / "preds.parquet.partial.json").read_text()) == sidecar
+    status, _, err = main(*args, "--batch-size", 64)
     assert status == 0, err
     assert f"resumed after {5 * 64}" in err
     _check_complete(out, x, offset)

@@ -11,8 +11,9 @@ While a run is going, ``preds.parquet`` is being built as
 A commit is "segment renamed, then sidecar replaced"; whatever the sidecar does not list
 (a segment of a killed run, even a renamed one) is deleted on resume, so rows are never
 duplicated, and a kill -9 loses at most the rows since the last commit. On resume the
-input's identity (size, row count and a hash of its tail, where Parquet keeps its footer)
-and the model's must be the same, or the run refuses. When every row is done, the
+input's identity (size, row count and a SHA-256 of every byte, cached by path, size,
+mtime and inode), the model's and the run's options must be the same, or the run refuses.
+When every row is done, the
 segments are joined into ``preds.parquet`` (renamed into place) and the partial files go.
 """
 
@@ -29,29 +30,60 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tfrt_ray.config import hash_cache_path
 from tfrt_ray.errors import InputError
 
-VERSION = 1
-_TAIL = 1 << 20  # bytes hashed at each end of a file
+VERSION = 2  # 2: files are identified by a hash of every byte
+_CHUNK = 1 << 20  # bytes read at a time while hashing
+_CACHE_ENTRIES = 4096  # files whose hash the cache keeps
+
+
+def _load_cache(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _store_cache(path: Path, key: str, digest: str) -> None:
+    """Add one entry, written atomically; a cache that cannot be written is skipped."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _load_cache(path)
+        data[key] = digest
+        for old in list(data)[: max(0, len(data) - _CACHE_ENTRIES)]:  # oldest first
+            del data[old]
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
 
 
 def file_identity(path: str | Path, head: bool = False) -> dict[str, Any]:
-    """Size, mtime and a SHA-256 of the last MiB (and the first, if ``head``)."""
-    path = Path(path)
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        if head:
-            digest.update(f.read(_TAIL))
-        f.seek(max(0, size - _TAIL))
-        digest.update(f.read())
-    return {"path": str(path.resolve()), "size": size, "mtime_ns": path.stat().st_mtime_ns,
-            "sha256_ends": digest.hexdigest()}
+    """Size, mtime and a SHA-256 of every byte, cached by (path, size, mtime, inode).
+
+    ``head`` is accepted for compatibility; the whole file is always hashed.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    cache = hash_cache_path()
+    digest = _load_cache(cache).get(key)
+    if not isinstance(digest, str):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        _store_cache(cache, key, digest)
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256": digest}
 
 
 def same_file(a: dict, b: dict) -> bool:
-    """Same content as far as the identity tells (the path and mtime may differ)."""
-    return all(a.get(k) == b.get(k) for k in ("size", "sha256_ends", "rows"))
+    """Same content (the path and mtime may differ)."""
+    return bool(a.get("sha256")) and all(
+        a.get(k) == b.get(k) for k in ("size", "sha256", "rows"))
 
 
 class CheckpointedOutput:
@@ -93,7 +125,8 @@ class CheckpointedOutput:
         return self
 
     def _check(self, state: dict) -> None:
-        start_over = f"delete '{self.dir}' and '{self.sidecar}' to start over"
+        start_over = (f"delete '{self.dir}' and '{self.sidecar}' (or pass --overwrite) "
+                      "to start over")
         if state.get("version") != VERSION:
             raise InputError(f"'{self.sidecar}' was written by another version of tfrt-ray",
                              hint=start_over)
@@ -106,6 +139,15 @@ class CheckpointedOutput:
                     f"{_describe(new)})",
                     hint=f"restore the original {what} to resume, or {start_over}",
                 )
+        old_opts, new_opts = state.get("options") or {}, self.identity.get("options") or {}
+        if old_opts != new_opts:
+            changed = sorted(k for k in {*old_opts, *new_opts}
+                             if old_opts.get(k) != new_opts.get(k))
+            raise InputError(
+                f"the options {changed} differ from those the partial output '{self.dir}' "
+                f"was started with (then: {old_opts}; now: {new_opts})",
+                hint=f"run with the options of the first run to resume, or {start_over}",
+            )
         if state.get("schema") != self.schema.to_string():
             raise InputError(
                 f"the partial output '{self.dir}' has other columns than this run writes",
@@ -174,7 +216,7 @@ def _describe(identity: dict) -> str:
     if not identity:
         return "unknown"
     rows = f", {identity['rows']} rows" if "rows" in identity else ""
-    return f"{identity.get('size')} bytes{rows}, sha256 {str(identity.get('sha256_ends'))[:12]}"
+    return f"{identity.get('size')} bytes{rows}, sha256 {str(identity.get('sha256'))[:12]}"
 
 
 def _fsync(path: Path) -> None:

@@ -51,6 +51,7 @@ def run_parquet(
     *,
     batch_size: int,
     model_identity: dict | None = None,
+    options: dict | None = None,
     keep: Sequence[str] = (),
     in_flight: int = 4,
     commit_every: int = 8,
@@ -64,6 +65,9 @@ def run_parquet(
         programs: one or more compiled programs of the same graph (`Program`, or anything
             with ``submit(feeds).result()`` or ``run(feeds)`` returning outputs in order).
         graph: their graph: input and output names and types.
+        options: further options that change the results (opt level, strategy); a
+            resume with other options (or another batch size, other kept columns) is
+            refused: the output is then what one run with one set of options writes.
         keep: input columns copied to the output, before the model's outputs.
         in_flight: steps submitted before the oldest one is awaited.
         commit_every: batches per checkpoint (see `CheckpointedOutput`).
@@ -98,7 +102,9 @@ def run_parquet(
     kept = pa.schema([source.schema_arrow.field(k) for k in keep])
     schema = output_schema(graph.output_names, out_types, kept)
     identity = {"input": {**file_identity(input_path), "rows": source.metadata.num_rows},
-                "model": model_identity or {}}
+                "model": model_identity or {},
+                "options": {"batch_size": batch_size, "keep": list(keep),
+                            "outputs": list(graph.output_names), **(options or {})}}
     out = CheckpointedOutput(output_path, identity, schema).open()
     total, resumed = source.metadata.num_rows, out.rows
     bar = _progress_bar(total, out.rows, progress)
