@@ -65,6 +65,8 @@ def register(add) -> None:
     p.add_argument("--batch-size", type=int, metavar="B",
                    help="rows per step for Parquet inputs (default: the model's fixed batch "
                    "size, else 256)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing .npz --output (default: refuse)")
     p.add_argument("--trace", metavar="FILE", help="write a Chrome trace (chrome://tracing, "
                    "Perfetto) of the step and per-op device time")
     p.add_argument("-O", dest="opt_level", type=int, choices=(0, 1, 2), default=None,
@@ -89,6 +91,8 @@ def register(add) -> None:
     _placement_args(p)
     p.add_argument("-O", dest="opt_level", type=int, choices=(0, 1, 2), default=2,
                    help="optimization level of the pass pipeline (default 2)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing -o file (default: refuse)")
     p.add_argument("--print-ir-after-all", action="store_true",
                    help="print the graph after every compiler pass")
     p.add_argument("--batch-size", type=int, metavar="B",
@@ -118,8 +122,10 @@ def _hidden() -> str:
 
 def cmd_run(args) -> int:
     model_kind(args.model)
+    _refuse_output_over_inputs(args.inputs, args.output)
     if _is_parquet(args.inputs) or _is_parquet(args.output):
         return _run_parquet(args)
+    _refuse_existing(args.output, args.overwrite, "--output")
     if args.batch_size is not None:
         warn("--batch-size applies to Parquet inputs; running the .npz inputs as given")
     model = load_model(args.model)
@@ -164,6 +170,23 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _refuse_output_over_inputs(inputs: str | None, output: str | None) -> None:
+    """Writing --output onto --inputs would destroy the inputs; refuse before anything runs."""
+    if not inputs or not output:
+        return
+    a, b = Path(inputs), Path(output)
+    same = a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    if same:
+        raise InputError(f"--output '{output}' is the --inputs file; writing it would "
+                         "destroy the inputs", hint="write the outputs to another file")
+
+
+def _refuse_existing(output: str | None, overwrite: bool, flag: str) -> None:
+    if output and not overwrite and Path(output).exists():
+        raise InputError(f"{flag} '{output}' already exists",
+                         hint="pass --overwrite to replace it, or write to another file")
+
+
 def _run_parquet(args) -> int:
     from tfrt_ray.batch import file_identity, run_parquet
 
@@ -191,7 +214,8 @@ def _run_parquet(args) -> int:
         try:
             report = run_parquet(
                 programs, graph, args.inputs, args.output, batch_size=batch,
-                model_identity=file_identity(model.path, head=True), keep=args.keep,
+                model_identity=file_identity(model.path), keep=args.keep,
+                options={"opt_level": _level(args, model), "strategy": args.strategy},
                 in_flight=args.in_flight, commit_every=args.commit_every,
                 progress=args.progress, on_batch=on_batch,
             )
@@ -326,6 +350,13 @@ def cmd_compile(args) -> int:
     if Path(args.output).suffix.lower() != ".tfrt":
         raise InputError(f"-o '{args.output}' must end in .tfrt",
                          hint="`tfrt-ray run` and `inspect` recognise executables by it")
+    out_dir = Path(args.output).resolve().parent
+    if not out_dir.is_dir():
+        raise InputError(f"-o '{args.output}': directory '{out_dir}' does not exist",
+                         hint="create the directory first, or write to an existing one")
+    _refuse_existing(args.output, args.overwrite, "-o")
+    if args.batch_size is not None and args.batch_size < 1:
+        graph_for_batch(None, args.batch_size)  # raises the InputError for it
     model = load_model(args.model)
     if model.graph is None:
         raise ModelLoadError(
@@ -348,6 +379,12 @@ def cmd_compile(args) -> int:
         "passes": "applied" if has("tfrt_ray.passes", "optimize") else "not available",
     }
     stored = f"plan '{plan.strategy}'"
+    # The compiler may rewrite the graph it plans (fusion at every -O); store that graph, so
+    # the plan's node names are the graph's.
+    planned = getattr(plan, "graph", None)
+    if planned is not None and list(planned.input_names) == list(graph.input_names) \
+            and list(planned.output_names) == list(graph.output_names):
+        graph = planned
     try:
         write_executable(args.output, graph, plan=plan, metadata=metadata)
     except TfrtRayError as err:

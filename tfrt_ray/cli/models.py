@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfrt_ray.errors import ModelLoadError, PlacementError, StaticValueError, TfrtRayError
+from tfrt_ray.errors import (
+    InputError,
+    ModelLoadError,
+    PlacementError,
+    StaticValueError,
+    TfrtRayError,
+)
 from tfrt_ray.ir.graph import Graph
 
 STRATEGIES = ("auto", "place", "pipeline", "replicate")
@@ -130,6 +136,10 @@ def graph_for_batch(model: Model, batch: int | None) -> tuple[Graph, int]:
     """The model's graph with its batch dim (axis 0 of every input) set; returns the graph
     and the batch size it takes. A fixed batch dim wins over ``batch`` only if they agree.
     """
+    if batch is not None and batch < 1:
+        raise InputError(f"--batch-size {batch} is not a positive number of rows",
+                         hint="pass --batch-size 1 or more (omit it for the model's "
+                         "fixed batch size, else 256)")
     graph = model.graph
     if graph is None:
         raise ModelLoadError(
