@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler import ClusterSpec, DeviceSpec
+from tfrt_ray.cluster import reaper
 from tfrt_ray.cluster.shared_memory import (
     new_arena_dir,
     remove_on_nodes,
@@ -47,6 +48,7 @@ class Session:
     specs: list[DeviceSpec] = field(default_factory=list)
     started_ray: bool = False
     temp_dir: str | None = None
+    reaper_fd: int | None = None
     # Where device actors keep their shared-memory blocks (one directory per session,
     # on each node's /dev/shm); None: no arena.
     arena_dir: str | None = None
@@ -188,8 +190,13 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
         )
     else:
         kwargs["address"] = address or os.environ.get("RAY_ADDRESS")
+    tagged = session.started_ray and session.temp_dir
+    if tagged:  # every process this Ray starts inherits the tag its reaper looks for
+        os.environ[reaper.TAG] = session.temp_dir
     try:
         ray.init(**kwargs)
+        if tagged:
+            session.reaper_fd = reaper.start(session.temp_dir, session.temp_dir)
     except Exception as exc:  # noqa: BLE001 - Ray's own errors vary; say what to do
         what = "start a local Ray" if session.started_ray else f"join {kwargs.get('address')}"
         raise ClusterError(
@@ -198,6 +205,9 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
             "RAY_AUTH_TOKEN_PATH) to the cluster's token; check the address and that Ray "
             "2.60 runs there",
         ) from exc
+    finally:
+        if tagged:
+            os.environ.pop(reaper.TAG, None)
 
 
 def _make_devices(session, devices, cores, per_node, mem_limit, recovery_timeout_s) -> None:
@@ -290,10 +300,16 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
     _wait_started(session, handles, recovery_timeout_s)
 
 
+START_TIMEOUT_S = 120.0  # first start of the device actors, at least: a loaded machine is slow
+
+
 def _wait_started(session, handles, timeout: float) -> None:
-    """Waits for new device actors; one that cannot be scheduled is an error, not a hang."""
+    """Waits for new device actors; one that cannot be scheduled is an error, not a hang.
+    A short recovery timeout (the bound on replacing a lost device) never fails ``init``
+    on a slow machine: the first start waits at least START_TIMEOUT_S."""
     import ray
 
+    timeout = max(timeout, START_TIMEOUT_S)
     refs = {h.info.remote(): h for h in handles}
     ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
     if pending:
@@ -384,6 +400,9 @@ def _stop(session: Session) -> None:
             remove_on_nodes(session.arena_dir, (session.arena_nodes & alive) - {_driver_node()})
     if session.started_ray:
         ray.shutdown()
+        if session.reaper_fd is not None:
+            fd, session.reaper_fd = session.reaper_fd, None
+            reaper.release(fd)
 
 
 @contextlib.contextmanager
