@@ -87,16 +87,20 @@ def test_ctrl_c_stops_the_job_and_exits_130_then_jobs_shows_it(ray_head, project
             line = proc.stderr.readline()  # Ray logs its upload first
         assert line.startswith("submitted job raysubmit_"), line
         job_id = line.split()[2].rstrip(";")
-        assert _wait_status(ray_head, job_id, "RUNNING") == "RUNNING"
-        time.sleep(1.0)  # let it reach the log stream
+        assert _wait_status(ray_head, job_id, "RUNNING", timeout=120) == "RUNNING"
+        # The job's first line on our stdout: the CLI is in its log stream, Ctrl-C-ready.
+        out = ""
+        while "sleeping" not in out and proc.poll() is None:
+            out = proc.stdout.readline()
+        assert "sleeping" in out, "the CLI exited before streaming the job's logs"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
     assert f"stopped job {job_id}" in err
-    assert _wait_status(ray_head, job_id, "STOPPED") == "STOPPED"
+    assert _wait_status(ray_head, job_id, "STOPPED", timeout=120) == "STOPPED"
 
     listed = ray_head.cli("jobs", "list", *addr)
     assert listed.returncode == 0 and job_id in listed.stdout
