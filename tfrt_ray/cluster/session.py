@@ -26,6 +26,8 @@ from typing import Any
 
 from scheduler import ClusterSpec, DeviceSpec
 from tfrt_ray.cluster import reaper
+from tfrt_ray.cluster.call_cost import DEFAULT_S as DEFAULT_CALL_S
+from tfrt_ray.cluster.call_cost import measure_call_overhead_s
 from tfrt_ray.cluster.shared_memory import (
     new_arena_dir,
     remove_on_nodes,
@@ -49,6 +51,8 @@ class Session:
     started_ray: bool = False
     temp_dir: str | None = None
     reaper_fd: int | None = None
+    # What one stage call costs the planner: measured on a device actor at `init`.
+    call_overhead_s: float = DEFAULT_CALL_S
     # Where device actors keep their shared-memory blocks (one directory per session,
     # on each node's /dev/shm); None: no arena.
     arena_dir: str | None = None
@@ -63,7 +67,7 @@ class Session:
         return self.arena_dir, self.arena_bytes
 
     def cluster_spec(self) -> ClusterSpec:
-        return ClusterSpec(tuple(self.specs))
+        return ClusterSpec(tuple(self.specs), call_overhead_s=self.call_overhead_s)
 
     @property
     def device_ids(self) -> list[str]:
@@ -147,12 +151,17 @@ def init(
             _make_plugin_devices(
                 session, device_types, cores_per_device, mem_limit_bytes, recovery_timeout_s
             )
+        actors = [d.actor for d in session.devices.values() if isinstance(d, ActorDevice)]
+        if actors:
+            session.call_overhead_s = measure_call_overhead_s(actors[0])
     except Exception:
         _stop(session)
         raise
     _session = session
-    log.info("tfrt-ray session: %d device(s) %s%s", len(session.devices), session.device_ids,
-             " on a local Ray started here" if session.started_ray else "")
+    log.info("tfrt-ray session: %d device(s) %s%s; a stage call costs %.0f us",
+             len(session.devices), session.device_ids,
+             " on a local Ray started here" if session.started_ray else "",
+             session.call_overhead_s * 1e6)
     return session
 
 
