@@ -145,7 +145,7 @@ def test_resume_refuses_a_changed_model(main, models, tmp_path):
     (pa.array([[1.0, 2.0, 3.0], [1.0], [1.0, 2.0, 3.0]]), "lists of 1 to 3 values"),
     (pa.array(["a", "b", "c"]), "column 'offset' holds single values"),
     (pa.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]), "rows of shape (2,)"),
-    (pa.array([["a"] * 3] * 3), "has type string, input 'offset' takes float32"),
+    (pa.array([["a"] * 3] * 3), "input 'offset' has dtype string, expected float32"),
 ])
 def test_bad_columns_are_input_errors(main, models, tmp_path, column, message):
     x = pa.FixedSizeListArray.from_arrays(pa.array(np.ones(12, np.float32)), 4)
@@ -198,7 +198,7 @@ def test_column_mapping_reshapes_nests_and_casts():
     assert a.shape == (2, 2, 2) and a.dtype == np.float32 and a[1, 1, 0] == 7
     nested = pa.array([[[1.0, 2.0]], [[3.0, 4.0]]])
     assert column_to_array(nested, "n", TensorType("f64", ("N", 1, 2))).shape == (2, 1, 2)
-    with pytest.raises(InputError, match="takes int64"):
+    with pytest.raises(InputError, match="dtype float64, expected int64"):
         column_to_array(pa.array([1.5, 2.5]), "k", TensorType("i64", ("N",)))
     out = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
     col = array_to_column(out, pa.list_(pa.list_(pa.float32(), 2), 3))

@@ -39,7 +39,7 @@ def test_run_any_batch_of_a_symbolic_model_and_summary_without_output(main, mode
 @pytest.mark.parametrize("arrays, message", [
     (lambda i: {"x": i["x"]}, "missing input(s) ['offset']"),
     (lambda i: {**i, "bias": i["x"]}, "unknown input(s) ['bias']"),
-    (lambda i: {**i, "x": i["x"].astype(np.float64)}, "input 'x' has dtype float64, "
+    (lambda i: {**i, "x": i["x"].astype(bool)}, "input 'x' has dtype bool, "
      "expected float32"),
     (lambda i: {**i, "x": i["x"][:, :3]}, "input 'x' has shape (8, 3)"),
 ])
@@ -69,10 +69,10 @@ def test_run_subprocess_exit_codes(cli, models, inputs8, tmp_path):
     ok = cli("run", models["fixed"], "--inputs", "in.npz", "--output", "out.npz")
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "out.npz").exists()
-    _npz(tmp_path / "bad.npz", **{**inputs8, "x": inputs8["x"].astype(np.float64)})
+    _npz(tmp_path / "bad.npz", **{**inputs8, "x": inputs8["x"].astype(bool)})
     bad = cli("run", models["fixed"], "--inputs", "bad.npz")
     assert bad.returncode == 1
-    assert bad.stderr.startswith("error: input 'x' has dtype float64")
+    assert bad.stderr.startswith("error: input 'x' has dtype bool")
     assert "fix: " in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -8,9 +8,10 @@ Inputs (a Parquet column feeds the model input of the same name):
   ``(rows, h, w)``. When the model wants rows of another shape with the same number of
   values (a flat ``list<float>[784]`` for a ``(batch, 28, 28)`` input), each row is
   reshaped to it;
-- values are converted to the model's dtype when NumPy calls that a ``same_kind`` cast
-  (``double`` column -> ``float32`` input); anything else (strings, floats for an integer
-  input), nulls, and rows of unequal length are an `InputError` naming the column.
+- values are converted to the model's dtype by `tfrt_ray.runtime.feeds.convert` (a
+  ``same_kind`` cast, integer narrowing only when the values fit; the rule ``.npz`` inputs
+  and ``prog.run`` use); anything else (strings, floats for an integer input), nulls, and
+  rows of unequal length are an `InputError` naming the column.
 
 Outputs: an output of shape ``(batch,)`` is a primitive column; ``(batch, w)`` is a
 ``fixed_size_list<...>[w]`` column; ``(batch, h, w)`` nests fixed-size lists. A symbolic
@@ -27,6 +28,7 @@ import pyarrow.compute as pc
 
 from tfrt_ray.errors import InputError
 from tfrt_ray.ir.types import TensorType
+from tfrt_ray.runtime.feeds import convert
 
 _LISTS = (pa.ListType, pa.LargeListType, pa.FixedSizeListType)
 
@@ -76,16 +78,7 @@ def column_to_array(column: pa.Array | pa.ChunkedArray, name: str,
         )
     array = leaf.reshape(shape) if rows else np.zeros(
         (0, *[d if type(d) is int else 0 for d in want_row]), leaf.dtype)
-    want = expected.np_dtype
-    if array.dtype != want:
-        if not np.can_cast(array.dtype, want, casting="same_kind"):
-            raise InputError(
-                f"column '{name}' has type {values.type}, input '{name}' takes {want}",
-                hint=f"store the column as {pa.from_numpy_dtype(want)} (or a type that "
-                "converts to it without changing kind)",
-            )
-        array = array.astype(want)
-    return array
+    return convert(name, array, expected.np_dtype)  # the rule .npz and prog.run use
 
 
 def pad_rows(array: np.ndarray, size: int) -> np.ndarray:

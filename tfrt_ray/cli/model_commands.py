@@ -129,7 +129,7 @@ def cmd_run(args) -> int:
     if args.batch_size is not None:
         warn("--batch-size applies to Parquet inputs; running the .npz inputs as given")
     model = load_model(args.model)
-    feeds = _read_npz(args.inputs) if args.inputs else {}
+    feeds = _read_npz(args.inputs, model) if args.inputs else {}
     if model.graph is not None and model.kind == "onnx":
         model = _static_for(model, feeds)
     started = time.perf_counter()
@@ -249,7 +249,20 @@ def _is_parquet(path: str | None) -> bool:
     return bool(path) and Path(path).suffix.lower() in (".parquet", ".pq")
 
 
-def _read_npz(path: str) -> dict[str, np.ndarray]:
+def _read_npz(path: str, model=None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz; with ``model``, converted to its input dtypes and checked
+    (`tfrt_ray.runtime.feeds`: the same rule as Parquet columns and ``prog.run``)."""
+    feeds = _load_npz(path)
+    graph = getattr(model, "graph", None)
+    if graph is None:
+        return feeds  # an ONNX model run by value: OnnxProgram.run applies the same rule
+    from tfrt_ray.runtime import feeds as checks
+
+    types = [(graph.types[v].shape, graph.types[v].np_dtype) for v in graph.inputs]
+    return checks.prepare(feeds, graph.input_names, types)
+
+
+def _load_npz(path: str) -> dict[str, np.ndarray]:
     if Path(path).suffix.lower() != ".npz":
         raise InputError(f"--inputs '{path}' is neither .npz nor .parquet",
                          hint="save the inputs with np.savez('in.npz', name=array, ...)")

@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 
 from device_actors.transport import Posted
-from tfrt_ray.errors import CancelledError, DeviceLostError, InputError, TfrtRayError
+from tfrt_ray.errors import CancelledError, DeviceLostError, TfrtRayError
 from tfrt_ray.ir.graph import Graph
-from tfrt_ray.ir.types import TensorType
 from tfrt_ray.runtime.profiling import profile_table, run_traced
 from tfrt_ray.runtime.shared_values import SharedValues
 
@@ -386,25 +385,16 @@ class Program:
 
     def bind_inputs(self, inputs: Mapping[str, Any] | Sequence[Any]) -> list[np.ndarray]:
         """The inputs in graph order, checked against the expected names, dtypes, shapes."""
+        from tfrt_ray.frontends.tensor import Tensor
+        from tfrt_ray.runtime import feeds as _feeds
+
         names = self.input_names
-        if isinstance(inputs, Mapping):
-            unknown = sorted(set(inputs) - set(names))
-            missing = [n for n in names if n not in inputs]
-            if unknown or missing:
-                raise InputError(
-                    f"inputs {unknown} are not inputs of this program" if unknown
-                    else f"missing inputs {missing}",
-                    hint=f"pass exactly these inputs: {list(names)}",
-                )
-            values = [inputs[n] for n in names]
-        else:
-            values = list(inputs)
-            if len(values) != len(names):
-                raise InputError(
-                    f"got {len(values)} inputs, the program takes {len(names)}",
-                    hint=f"pass these inputs, in order: {list(names)}",
-                )
-        return [_check_input(n, v, t) for n, v, t in zip(names, values, self.input_types)]
+        types = [(t.shape, t.np_dtype) for t in self.input_types]
+        given = _feeds.bind(inputs, names, types)
+        arrays = {n: _feeds.convert(n, v.numpy() if isinstance(v, Tensor) else v, t.np_dtype)
+                  for n, v, t in zip(names, [given[n] for n in names], self.input_types)}
+        _feeds.check_dims(arrays, {n: t.shape for n, t in zip(names, self.input_types)})
+        return [arrays[n] for n in names]
 
     # ---- introspection ------------------------------------------------------------
 
@@ -456,23 +446,3 @@ def _resolved(parts: list[list[Any]], timeout: float | None) -> list[list[Any]]:
     refs = [f for part in parts for f in part if _is_ref(f)]
     got = iter(fetch_values(refs, timeout)) if refs else iter(())
     return [[next(got) if _is_ref(f) else f for f in part] for part in parts]
-
-
-def _check_input(name: str, value: Any, expected: TensorType) -> np.ndarray:
-    from tfrt_ray.frontends.tensor import Tensor
-
-    array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
-    if array.dtype != expected.np_dtype:
-        raise InputError(
-            f"input '{name}' has dtype {array.dtype}, expected {expected.np_dtype}",
-            hint=f"pass {name} as {expected} (e.g. x.astype(np.{expected.np_dtype}))",
-        )
-    shape = expected.shape
-    if len(array.shape) != len(shape) or any(
-        type(d) is int and d != a for d, a in zip(shape, array.shape)
-    ):
-        raise InputError(
-            f"input '{name}' has shape {array.shape}, expected {expected}",
-            hint="reshape the input, or compile the program for this shape",
-        )
-    return array

@@ -30,7 +30,8 @@ from tfrt_ray.frontends.onnx.tensors import (
     to_carrier,
 )
 from tfrt_ray.ir.graph import Graph
-from tfrt_ray.ir.types import TensorType, format_dim, numpy_dtype
+from tfrt_ray.ir.types import TensorType, numpy_dtype
+from tfrt_ray.runtime import feeds as _feeds
 
 CACHE_SIZE = 32
 
@@ -144,32 +145,10 @@ class OnnxProgram:
     # ---- inputs -----------------------------------------------------------------------
 
     def _feeds(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
-        if isinstance(inputs, Mapping):
-            given = dict(inputs)
-        else:
-            inputs = list(inputs)
-            if len(inputs) != len(self.input_names):
-                raise InputError(
-                    f"the model takes {len(self.input_names)} input(s) "
-                    f"{list(self.input_names)}, got {len(inputs)}",
-                    hint="pass one value per input, in that order, or a dict by name",
-                )
-            given = dict(zip(self.input_names, inputs, strict=False))
-        allowed = set(self.input_names) | set(self.optional_input_names)
-        unknown = [k for k in given if k not in allowed]
-        if unknown:
-            raise InputError(
-                f"unknown input(s) {unknown}; the model's inputs are {list(self.input_names)}"
-                + (f" (optional: {list(self.optional_input_names)})"
-                   if self.optional_input_names else ""),
-                hint="check the input names (OnnxProgram.input_names)",
-            )
-        missing = [k for k in self.input_names if k not in given]
-        if missing:
-            raise InputError(
-                f"missing input(s) {missing}; the model's inputs are {list(self.input_names)}",
-                hint="pass a value for every input",
-            )
+        types = [(t.shape if t is not None else (), self._elem[n])
+                 for n, t in ((n, self._declared.get(n)) for n in self.input_names)]
+        given = _feeds.bind(inputs, self.input_names, types,
+                            optional=self.optional_input_names)
         feeds = {k: self._check(k, v) for k, v in given.items()}
         self._check_symbols(feeds)
         return feeds
@@ -197,45 +176,11 @@ class OnnxProgram:
                     hint="give the override the initializer's dtype and shape",
                 )
             return a
-        want = self._elem[name]
-        if isinstance(value, np.ndarray):
-            if value.dtype != want:
-                raise InputError(
-                    f"input '{name}' has dtype {value.dtype}, expected {want}",
-                    hint=f"cast it: x.astype(np.{want})",
-                )
-            a = value
-        else:
-            a = np.asarray(value, dtype=want)
-        t = self._declared.get(name)
-        if t is not None:
-            ok = a.ndim == t.rank and all(
-                type(d) is not int or d == s for d, s in zip(t.shape, a.shape, strict=False)
-            )
-            if not ok:
-                want_shape = "(" + ", ".join(format_dim(d) for d in t.shape) + ")"
-                raise InputError(
-                    f"input '{name}' has shape {tuple(a.shape)}, expected {want_shape}",
-                    hint="give the input the model's declared shape (a symbol or ? matches "
-                    "any size)",
-                )
-        return a
+        return _feeds.convert(name, value, self._elem[name])
 
     def _check_symbols(self, feeds: dict[str, np.ndarray]) -> None:
-        seen: dict[str, tuple[int, str]] = {}
-        for name, t in self._declared.items():
-            if t is None or feeds.get(name) is None:
-                continue
-            for d, s in zip(t.shape, feeds[name].shape, strict=False):
-                if type(d) is int or d == "?":
-                    continue
-                if d in seen and seen[d][0] != s:
-                    raise InputError(
-                        f"dim '{d}' is {seen[d][0]} in input '{seen[d][1]}' but {s} in "
-                        f"input '{name}'",
-                        hint=f"inputs that share the symbol '{d}' must agree on its size",
-                    )
-                seen.setdefault(d, (s, name))
+        _feeds.check_dims(feeds, {n: t.shape for n, t in self._declared.items()
+                                  if t is not None and isinstance(feeds.get(n), np.ndarray)})
 
     # ---- compiling ----------------------------------------------------------------------
 
