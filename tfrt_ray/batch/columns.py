@@ -34,11 +34,16 @@ _LISTS = (pa.ListType, pa.LargeListType, pa.FixedSizeListType)
 
 
 def column_to_array(column: pa.Array | pa.ChunkedArray, name: str,
-                    expected: TensorType) -> np.ndarray:
+                    expected: TensorType, first_row: int = 0) -> np.ndarray:
     """The column as an array of shape ``(rows, *row_shape)`` for the input ``expected``
-    (whose leading dim is the batch)."""
+    (whose leading dim is the batch); ragged lists are padded (see `ragged`)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    from tfrt_ray.batch import ragged
+
+    if ragged.is_ragged(column, expected):
+        padded = ragged.pad_column(column, name, expected.shape[1], first_row)
+        return convert(name, padded, expected.np_dtype)
     rows = len(column)
     values, dims = column, []
     while isinstance(values.type, _LISTS):

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tfrt_ray.batch import ragged
 from tfrt_ray.batch.checkpoint import CheckpointedOutput, file_identity
 from tfrt_ray.batch.columns import array_to_column, column_to_array, output_schema, pad_rows
 from tfrt_ray.errors import InputError, ModelLoadError
@@ -88,7 +89,8 @@ def run_parquet(
     in_types = [graph.types[v] for v in graph.inputs]
     out_types = [graph.types[v] for v in graph.outputs]
     columns = set(source.schema_arrow.names)
-    missing = [n for n in [*names, *keep] if n not in columns]
+    missing = [n for n in [*names, *keep] if n not in columns
+               and not (ragged.is_mask(n) and n in names)]  # built from the ragged ids
     if missing:
         raise InputError(
             f"'{input_path}' has no column(s) {missing}; its columns are "
@@ -112,11 +114,16 @@ def run_parquet(
     done = 0
     pending: deque = deque()
     try:
-        batches = _batches(source, out.rows, batch_size, [*names, *keep])
+        present = [n for n in [*names, *keep] if n in columns]
+        batches = _batches(source, out.rows, batch_size, present)
+        first = out.rows
         for i, table in enumerate(batches):
             rows = table.num_rows
-            feeds = {n: pad_rows(column_to_array(table.column(n), n, t), batch_size)
+            feeds = {n: pad_rows(column_to_array(table.column(n), n, t, first)
+                                 if n in table.column_names
+                                 else ragged.missing_mask(table, n, t), batch_size)
                      for n, t in zip(names, in_types, strict=True)}
+            first += rows
             step = _submit(programs[i % len(programs)], feeds)
             pending.append((step, rows, [table.column(k) for k in keep]))
             while len(pending) >= max(1, in_flight):

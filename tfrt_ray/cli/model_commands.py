@@ -22,6 +22,7 @@ from tfrt_ray.cli.models import (
     model_kind,
     optimize_graph,
     optional,
+    parse_dims,
     program_for,
     warn,
 )
@@ -82,6 +83,7 @@ def register(add) -> None:
     # Test hooks: stop cleanly (as Ctrl-C) or die hard (as kill -9) after N batches.
     p.add_argument("--_stop-after", dest="stop_after", type=int, help=_hidden())
     p.add_argument("--_die-after", dest="die_after", type=int, help=_hidden())
+    _dim_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = add("compile", "Compile a model into a .tfrt executable (graph, plan, metadata).",
@@ -97,12 +99,20 @@ def register(add) -> None:
                    help="print the graph after every compiler pass")
     p.add_argument("--batch-size", type=int, metavar="B",
                    help="fix a symbolic batch dimension (axis 0 of the inputs) to B")
+    _dim_arg(p)
     p.set_defaults(func=cmd_compile)
 
     p = add("inspect", "Describe a .onnx model or a .tfrt executable.", INSPECT_EXAMPLES)
     p.add_argument("file", help="a .onnx or .tfrt file")
     p.add_argument("--ir", action="store_true", help="print the imported graph's text")
+    _dim_arg(p)
     p.set_defaults(func=cmd_inspect)
+
+
+def _dim_arg(p) -> None:
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                   help="fix a symbolic input dimension of an ONNX model, e.g. --dim seq=128 "
+                   "(repeatable; the batch axis comes from --batch-size)")
 
 
 def _placement_args(p) -> None:
@@ -128,7 +138,7 @@ def cmd_run(args) -> int:
     _refuse_existing(args.output, args.overwrite, "--output")
     if args.batch_size is not None:
         warn("--batch-size applies to Parquet inputs; running the .npz inputs as given")
-    model = load_model(args.model)
+    model = load_model(args.model, dims=parse_dims(args.dim))
     feeds = _read_npz(args.inputs, model) if args.inputs else {}
     if model.graph is not None and model.kind == "onnx":
         model = _static_for(model, feeds)
@@ -195,7 +205,9 @@ def _run_parquet(args) -> int:
                          "--output preds.parquet; give both as .parquet files")
     if args.trace:
         warn("--trace is for .npz runs; ignoring it for batch inference")
-    model = load_model(args.model)
+    dims = parse_dims(args.dim)
+    model = load_model(args.model, dims=dims,
+                       batch=(args.batch_size or 256) if dims else None)
     graph, batch = graph_for_batch(model, args.batch_size)
     graph = optimize_graph(graph, _level(args, model), explicit=args.opt_level is not None)
     on_batch = None
@@ -313,7 +325,7 @@ def _static_for(model, feeds: dict):
     if not shapes:
         return model
     try:
-        fixed = load_model(model.path, input_shapes=shapes)
+        fixed = load_model(model.path, input_shapes=shapes, dims=model.dims)
     except TfrtRayError:
         return model  # let the run report the shape mismatch against the declared type
     return fixed if fixed.graph is not None else model
@@ -370,11 +382,13 @@ def cmd_compile(args) -> int:
     _refuse_existing(args.output, args.overwrite, "-o")
     if args.batch_size is not None and args.batch_size < 1:
         graph_for_batch(None, args.batch_size)  # raises the InputError for it
-    model = load_model(args.model)
+    dims = parse_dims(args.dim)
+    model = load_model(args.model, dims=dims, batch=args.batch_size if dims else None)
     if model.graph is None:
         raise ModelLoadError(
             f"'{args.model}' computes shapes from its input values, so it has no single "
-            "graph to compile", hint="export it with static shapes, or run it with "
+            "graph to compile", hint="fix its symbolic dims with --dim NAME=SIZE (e.g. "
+            "--dim seq=128) and --batch-size B, export it with static shapes, or run it with "
             "`tfrt-ray run` (it is compiled per input signature there)")
     graph = model.graph
     if args.batch_size is not None:
@@ -422,6 +436,8 @@ def cmd_inspect(args) -> int:
         text = describe(args.file)
         print(text if isinstance(text, str) else json.dumps(text, indent=1, default=str))
         return 0
+    if args.dim:
+        load_model(args.file, dims=parse_dims(args.dim))  # refuses unknown/malformed dims
     from tfrt_ray.cli.onnx_report import inspect_onnx
 
     return inspect_onnx(args.file, show_ir=args.ir)

@@ -73,6 +73,7 @@ class Model:
     onnx_program: Any = None
     metadata: dict = field(default_factory=dict)
     executable: Any = None
+    dims: dict = field(default_factory=dict)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -95,7 +96,8 @@ def model_kind(path: str | Path) -> str:
     )
 
 
-def load_model(path: str | Path, input_shapes: dict[str, tuple] | None = None) -> Model:
+def load_model(path: str | Path, input_shapes: dict[str, tuple] | None = None,
+               dims: dict[str, int] | None = None, batch: int | None = None) -> Model:
     """Loads ``path``; ``input_shapes`` re-declares ONNX input shapes (a batch size)."""
     path = Path(path)
     kind = model_kind(path)
@@ -109,17 +111,61 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple] | None = None) -
         return Model(path, kind, graph=exe.graph, metadata=dict(exe.metadata or {}),
                      executable=exe)
     from tfrt_ray.frontends.onnx.importer import import_model, initializer_inputs
-    from tfrt_ray.frontends.onnx.loader import read_model
+    from tfrt_ray.frontends.onnx.loader import fix_dims, read_model
 
     loaded = read_model(path)
+    if dims or batch:
+        dims = _with_batch(loaded.proto, dict(dims or {}), batch)
+        fix_dims(loaded.proto, dims)
     defaults = initializer_inputs(loaded.proto.graph)
     try:
         imp = import_model(loaded, input_shapes=input_shapes or None, static_inputs=defaults)
     except StaticValueError:
         from tfrt_ray.frontends.onnx import load_onnx
 
-        return Model(path, kind, onnx_program=load_onnx(path))
-    return Model(path, kind, graph=imp.graph)
+        return Model(path, kind, onnx_program=load_onnx(path, dims=dims), dims=dict(dims or {}))
+    return Model(path, kind, graph=imp.graph, dims=dict(dims or {}))
+
+
+def _with_batch(proto: Any, dims: dict[str, int], batch: int | None) -> dict[str, int]:
+    """``dims`` plus the symbolic axis-0 dims of the inputs set to ``batch`` (which must
+    agree with a ``--dim`` given for them)."""
+    if not batch:
+        return dims
+    for i in proto.graph.input:
+        t = i.type.tensor_type if i.type.HasField("tensor_type") else None
+        if t is None or not t.HasField("shape") or not t.shape.dim:
+            continue
+        name = t.shape.dim[0].dim_param
+        if not name:
+            continue
+        if dims.get(name, batch) != batch:
+            raise InputError(f"--dim {name}={dims[name]} disagrees with --batch-size {batch} "
+                             f"(axis 0 of input '{i.name}')",
+                             hint="drop that --dim (the batch comes from --batch-size), or "
+                             "make them agree")
+        dims[name] = batch
+    return dims
+
+
+def parse_dims(specs: Sequence[str] | None) -> dict[str, int]:
+    """``["seq=128", ...]`` (repeated ``--dim``) -> ``{"seq": 128}``; InputError if malformed."""
+    out: dict[str, int] = {}
+    for spec in specs or ():
+        name, eq, value = spec.partition("=")
+        name = name.strip()
+        try:
+            size = int(value)
+        except ValueError:
+            size = 0
+        if not eq or not name or size < 1:
+            raise InputError(f"--dim {spec!r} is not NAME=SIZE with a positive SIZE",
+                             hint="pass e.g. --dim seq=128 (repeat it for each dim)")
+        if name in out and out[name] != size:
+            raise InputError(f"--dim {name} is given twice, as {out[name]} and {size}",
+                             hint="pass each dim once")
+        out[name] = size
+    return out
 
 
 def batch_dims(graph: Graph) -> dict[str, Any]:
@@ -145,7 +191,8 @@ def graph_for_batch(model: Model, batch: int | None) -> tuple[Graph, int]:
         raise ModelLoadError(
             f"'{model.path}' computes shapes from its input values, so it cannot be compiled "
             "to one program for batch inference",
-            hint="export the model with static shapes (or run it with .npz inputs)",
+            hint="fix its symbolic dims with --dim NAME=SIZE (e.g. --dim seq=128), export "
+            "the model with static shapes, or run it with .npz inputs",
         )
     dims = batch_dims(graph)
     if not dims:
@@ -159,6 +206,10 @@ def graph_for_batch(model: Model, batch: int | None) -> tuple[Graph, int]:
         )
     if fixed:
         (size,) = fixed
+        if batch is not None and batch != size and model.dims:
+            raise InputError(f"--batch-size {batch} disagrees with the batch dim fixed to "
+                             f"{size} (by --dim or the model)",
+                             hint="drop the --dim for the batch axis, or make them agree")
         if batch is not None and batch != size:
             raise ModelLoadError(
                 f"'{model.path}' was built for batches of {size} rows, not {batch}",
@@ -171,7 +222,7 @@ def graph_for_batch(model: Model, batch: int | None) -> tuple[Graph, int]:
         shapes = {n: (size, *graph.types[v].shape[1:])
                   for n, v in zip(graph.input_names, graph.inputs, strict=True)
                   if graph.types[v].shape}
-        fixed = load_model(model.path, input_shapes=shapes).graph
+        fixed = load_model(model.path, input_shapes=shapes, dims=model.dims).graph
         if fixed is None:
             raise ModelLoadError(f"'{model.path}' cannot be compiled for batches of {size}",
                                  hint="export the model with static shapes")

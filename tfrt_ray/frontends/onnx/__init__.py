@@ -41,9 +41,12 @@ def import_onnx(
     return import_model(model, base_dir=base_dir).graph
 
 
-def load_onnx(model: Any, *, base_dir: str | os.PathLike | None = None) -> OnnxProgram:
-    """Loads an ONNX model as an `OnnxProgram` (``program.run(inputs) -> dict``)."""
-    return OnnxProgram(model, base_dir=base_dir)
+def load_onnx(
+    model: Any, *, base_dir: str | os.PathLike | None = None, dims: Any = None
+) -> OnnxProgram:
+    """Loads an ONNX model as an `OnnxProgram` (``program.run(inputs) -> dict``);
+    ``dims={"seq": 128}`` fixes the named symbolic input dims."""
+    return OnnxProgram(model, base_dir=base_dir, dims=dims)
 
 
 __all__ = [

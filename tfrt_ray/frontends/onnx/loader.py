@@ -7,14 +7,14 @@ truncated or corrupt one (never protobuf's DecodeError), a missing external-data
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, external_data_helper
 
-from tfrt_ray.errors import ModelLoadError
+from tfrt_ray.errors import InputError, ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class LoadedModel:
 
 
 def read_model(
-    model: str | bytes | os.PathLike | onnx.ModelProto, base_dir: str | os.PathLike | None = None
+    model: str | bytes | os.PathLike | onnx.ModelProto, base_dir: str | os.PathLike | None = None,
+    dims: Mapping[str, int] | None = None,
 ) -> LoadedModel:
     """Parses ``model`` and loads its external data (from ``base_dir``, by default the
     model file's folder, or the working directory for bytes and protos)."""
@@ -65,7 +66,41 @@ def read_model(
         if isinstance(model, onnx.ModelProto):
             proto = _copy(proto)  # loading external data writes into the proto
         _load_external(proto, folder, path)
+    if dims:
+        if proto is model:
+            proto = _copy(proto)
+        fix_dims(proto, dims)
     return LoadedModel(proto, path)
+
+
+def symbolic_dims(proto: onnx.ModelProto) -> list[str]:
+    """The names of the symbolic dims of the graph's inputs, in first-seen order."""
+    out: list[str] = []
+    for i in proto.graph.input:
+        if i.type.HasField("tensor_type") and i.type.tensor_type.HasField("shape"):
+            for d in i.type.tensor_type.shape.dim:
+                if d.HasField("dim_param") and d.dim_param and d.dim_param not in out:
+                    out.append(d.dim_param)
+    return out
+
+
+def fix_dims(proto: onnx.ModelProto, dims: Mapping[str, int]) -> None:
+    """Replaces each symbolic input dim named in ``dims`` by its int, in place."""
+    known = symbolic_dims(proto)
+    for name, value in dims.items():
+        if name not in known:
+            raise InputError(
+                f"the model has no symbolic dimension '{name}'",
+                hint=f"its symbolic input dims are: {', '.join(known) or '(none)'}",
+            )
+        if type(value) is not int or value < 1:
+            raise InputError(f"dimension {name}={value!r} is not a positive integer",
+                             hint=f"pass e.g. {name}=128")
+    for i in proto.graph.input:
+        if i.type.HasField("tensor_type") and i.type.tensor_type.HasField("shape"):
+            for d in i.type.tensor_type.shape.dim:
+                if d.HasField("dim_param") and d.dim_param in dims:
+                    d.dim_value = dims[d.dim_param]
 
 
 def _parse(data: bytes, what: str) -> onnx.ModelProto:

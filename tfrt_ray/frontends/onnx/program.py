@@ -50,9 +50,10 @@ class OnnxProgram:
     """
 
     def __init__(
-        self, model: str | bytes | os.PathLike | onnx.ModelProto, *, base_dir: Any = None
+        self, model: str | bytes | os.PathLike | onnx.ModelProto, *, base_dir: Any = None,
+        dims: Any = None,
     ) -> None:
-        self._loaded = read_model(model, base_dir)
+        self._loaded = read_model(model, base_dir, dims=dims)
         g = self._loaded.proto.graph
         inits = {t.name for t in g.initializer} | {s.values.name for s in g.sparse_initializer}
         self.input_names: tuple[str, ...] = tuple(i.name for i in g.input if i.name not in inits)
