@@ -66,7 +66,7 @@ def test_a_fixed_batch_model_takes_its_own_batch_size(main, models, tmp_path):
     assert status == 0, err
     _check_complete(out, x, offset)
     status, _, err = main("run", models["fixed"], "--inputs", src, "--output", out,
-                          "--batch-size", 5)
+                          "--batch-size", 5, "--overwrite")
     assert status == 1 and "built for batches of 8 rows, not 5" in err
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.cli.conftest import W
+
 
 @pytest.mark.parametrize("size", ["-3", "0"])
 def test_compile_refuses_a_non_positive_batch_size(main, models, tmp_path, size):
@@ -77,3 +79,34 @@ def test_existing_outputs_are_kept_unless_overwrite(main, models, tmp_path, inpu
     assert main("run", models["dynamic"], "--inputs", data, "--output", preds,
                 "--overwrite")[0] == 0
     assert "y" in np.load(preds).files
+
+
+def test_a_finished_parquet_output_is_kept_unless_overwrite_and_overwrite_starts_over(
+        main, models, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 4)).astype(np.float32)
+    offset = rng.standard_normal((300, 3)).astype(np.float32)
+    src = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"x": list(x), "offset": list(offset)}), src)
+    out = tmp_path / "preds.parquet"
+    args = ("run", models["dynamic"], "--inputs", src, "--output", out, "--batch-size", 64,
+            "--commit-every", 1)
+    status, _, err = main(*args)
+    assert status == 0, err
+    first = out.read_bytes()
+    status, _, err = main(*args)
+    assert status == 1 and "already exists" in err and "--overwrite" in err
+    assert out.read_bytes() == first
+    status, _, err = main(*args, "--_stop-after", 2)  # a partial run beside the old output
+    assert status == 1  # still refused: the finished output is there
+    status, _, err = main(*args, "--overwrite", "--_stop-after", 2)
+    assert status == 130 and (tmp_path / "preds.parquet.partial.json").exists()
+    status, _, err = main(*args, "--overwrite")  # starts over: no "resumed after"
+    assert status == 0 and "resumed" not in err, err
+    got = pq.read_table(out)
+    assert got.num_rows == 300
+    np.testing.assert_allclose(np.stack(got.column("y").to_numpy(zero_copy_only=False)),
+                               np.maximum(x @ W + offset, 0), rtol=1e-5, atol=1e-6)

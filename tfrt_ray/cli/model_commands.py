@@ -6,6 +6,7 @@ import argparse
 import inspect
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -197,12 +198,25 @@ def _refuse_existing(output: str | None, overwrite: bool, flag: str) -> None:
                          hint="pass --overwrite to replace it, or write to another file")
 
 
+def _parquet_output_ok(output: str, overwrite: bool) -> None:
+    """A finished output is not replaced without --overwrite; a partial one resumes, or
+    with --overwrite is deleted so the run starts over."""
+    partial, sidecar = Path(output + ".partial"), Path(output + ".partial.json")
+    if overwrite:
+        shutil.rmtree(partial, ignore_errors=True)
+        sidecar.unlink(missing_ok=True)
+    elif Path(output).exists() and not sidecar.exists():
+        raise InputError(f"--output '{output}' already exists",
+                         hint="pass --overwrite to replace it, or write to another file")
+
+
 def _run_parquet(args) -> int:
     from tfrt_ray.batch import file_identity, run_parquet
 
     if not (_is_parquet(args.inputs) and _is_parquet(args.output)):
         raise InputError("batch inference reads --inputs data.parquet and writes "
                          "--output preds.parquet; give both as .parquet files")
+    _parquet_output_ok(args.output, args.overwrite)
     if args.trace:
         warn("--trace is for .npz runs; ignoring it for batch inference")
     dims = parse_dims(args.dim)
