@@ -39,8 +39,9 @@ _FORWARD_INFERENCE = 96
 _CONVOLUTION_DIRECT = 1
 _POOLING = {"max": 0x1FF}
 _ELTWISE = {"relu": 0x20, "tanh": 0x21, "sigmoid": 0x29, "gelu_tanh": 0x2B, "gelu": 0x31}
-_QUERY_SRC, _QUERY_WEIGHTS, _QUERY_DST, _QUERY_IMPL = 129, 131, 133, 8
-_ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
+_QUERY_SRC, _QUERY_WEIGHTS, _QUERY_DST, _QUERY_SCRATCHPAD, _QUERY_IMPL = 129, 131, 133, 136, 8
+_ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS, _ARG_SCRATCHPAD = 1, 17, 33, 41, 80
+_SCRATCHPAD_USER = 1  # dnnl_scratchpad_mode_user
 _STATUS = {1: "out_of_memory", 2: "invalid_arguments", 3: "unimplemented",
            5: "runtime_error", 6: "not_required"}
 _MAX_NDIMS = 12
@@ -66,6 +67,7 @@ _SIGNATURES = {
     "dnnl_primitive_attr_create": [_PV],
     "dnnl_primitive_attr_destroy": [_V],
     "dnnl_primitive_attr_set_post_ops": [_V, _V],
+    "dnnl_primitive_attr_set_scratchpad_mode": [_V, _INT],
     "dnnl_post_ops_create": [_PV],
     "dnnl_post_ops_destroy": [_V],
     "dnnl_post_ops_append_eltwise": [_V, _INT, ctypes.c_float, ctypes.c_float],
@@ -231,8 +233,15 @@ def _bytes(md: _V) -> int:
 
 
 class _Primitive:
-    """A primitive and the descriptor it was made from; ``run`` makes the memory objects
-    per call (a few microseconds), so one primitive can run on several threads at once."""
+    """A primitive and the descriptor it was made from, safe to run on several threads at
+    once: ``run`` makes the memory objects per call (a few microseconds) and hands the
+    primitive a scratchpad of this thread's own.
+
+    Every primitive is made with a *user* scratchpad (`_attr`). oneDNN's default, the
+    library scratchpad, is one buffer shared by all primitives (``DNNL_ENABLE_CONCURRENT_EXEC
+    =OFF``, the wheel's build), only safe when each primitive runs on the thread that made it;
+    stages run primitives on their pool's threads and on actor threads, and two threads in
+    one convolution's im2col buffer gave wrong values and, under SIGINT, heap corruption."""
 
     def __init__(self, pd: _V) -> None:
         self.lib = _library()
@@ -241,12 +250,27 @@ class _Primitive:
         _call("dnnl_primitive_desc_query", pd, _QUERY_IMPL, 0, ctypes.cast(ctypes.byref(s), _V))
         self.name = (s.value or b"").decode()
         self.prim = _new("dnnl_primitive_create", pd)
+        self._scratch_md = self.md(_QUERY_SCRATCHPAD)
+        self.scratch_bytes = _bytes(self._scratch_md) if self._scratch_md.value else 0
+        self._scratch = threading.local()
 
     def md(self, query: int) -> _V:
         return _V(self.lib.dnnl_primitive_desc_query_md(self._pd, query, 0))
 
+    def _scratchpad(self) -> tuple[int, _V, int] | None:
+        """This thread's scratchpad for this primitive (made on its first run here)."""
+        if not self.scratch_bytes:
+            return None
+        buf = getattr(self._scratch, "buf", None)
+        if buf is None:
+            buf = self._scratch.buf = np.empty(self.scratch_bytes, np.uint8)
+        return (_ARG_SCRATCHPAD, self._scratch_md, buf.ctypes.data)
+
     def run(self, args: Sequence[tuple[int, _V, int]]) -> None:
         lib, engine = self.lib, _engine()
+        scratch = self._scratchpad()
+        if scratch is not None:
+            args = (*args, scratch)
         mems = []
         try:
             for _, md, ptr in args:
@@ -272,8 +296,12 @@ class _Copy:
     """A reorder from one memory descriptor to another (the caller keeps both alive)."""
 
     def __init__(self, src: _V, dst: _V) -> None:
-        e = _engine()
-        self.prim = _Primitive(_new("dnnl_reorder_primitive_desc_create", src, e, dst, e, None))
+        e, attr = _engine(), _attr("none")
+        try:
+            self.prim = _Primitive(_new("dnnl_reorder_primitive_desc_create", src, e, dst, e,
+                                        attr))
+        finally:
+            _library().dnnl_primitive_attr_destroy(attr)
         self.src, self.dst = src, dst
         self.out_elems = _bytes(dst) // 4
 
@@ -308,7 +336,9 @@ class Reorder:
 
 
 def _attr(activation: str) -> _V:
+    """Primitive attributes: a user scratchpad (see `_Primitive`), then ``activation`` fused."""
     attr = _new("dnnl_primitive_attr_create")
+    _call("dnnl_primitive_attr_set_scratchpad_mode", attr, _SCRATCHPAD_USER)
     if activation != "none":
         ops = _new("dnnl_post_ops_create")
         _call("dnnl_post_ops_append_eltwise", ops, _ELTWISE[activation], 0.0, 0.0)
