@@ -9,23 +9,53 @@ hand-off costs more than they do (see `worth_parallel`).
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 
 from tfrt_ray.errors import TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_log = logging.getLogger("tfrt_ray.executor")
+
+
+class _Workers:
+    """Daemon threads taking ``(fn, arg)`` from one queue, all started at once.
+
+    Not `concurrent.futures.ThreadPoolExecutor`: it starts its threads lazily inside
+    ``submit``, and a Ctrl-C that lands there after ``start()`` leaves a thread it never
+    registers, which its exit hook then never stops (the interpreter hung at exit). These
+    threads exist before any run and are daemons; no run returns while one of them is
+    inside its ops (`ConcurrentSchedule.run`), so at exit they are idle."""
+
+    def __init__(self, n: int) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(n):
+            threading.Thread(target=self._loop, name=f"tfrt-op_{i}", daemon=True).start()
+
+    def submit(self, fn: Callable[[int], None], arg: int) -> None:
+        self._queue.put((fn, arg))
+
+    def _loop(self) -> None:
+        while True:
+            fn, arg = self._queue.get()
+            try:
+                fn(arg)
+            except BaseException:  # noqa: BLE001 - the run records its own; keep the thread
+                _log.exception("an op thread's task failed")
+
+
+_POOLS: dict[int, _Workers] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(cores: int) -> ThreadPoolExecutor:
+def _pool(cores: int) -> _Workers:
     with _POOLS_LOCK:
         if cores not in _POOLS:
-            _POOLS[cores] = ThreadPoolExecutor(cores - 1 or 1, thread_name_prefix="tfrt-op")
+            _POOLS[cores] = _Workers(cores - 1 or 1)
         return _POOLS[cores]
 
 
@@ -70,6 +100,10 @@ class ConcurrentSchedule:
         self.roots = [k for k, d in enumerate(self.deps) if d == 0]
 
     def run(self, inputs: Sequence) -> list:
+        """The stage's outputs for ``inputs``. However the run ends (an op's bug, or a
+        KeyboardInterrupt on the calling thread), it returns or raises only once no pool
+        thread is still inside one of its ops: a kernel (a oneDNN primitive, a NumPy call)
+        must never write into a value the caller has already let go of."""
         stage = self.stage
         env = stage.template.copy()
         env[: stage.n_inputs] = inputs
@@ -77,13 +111,25 @@ class ConcurrentSchedule:
             return [env[s] for s in stage.out_slots]
         missing = self.deps.copy()
         left = [len(self.work)]
-        lock = threading.Lock()
-        done = threading.Event()
+        running = [0]  # ops started on pool threads and not yet returned
+        settled = threading.Condition()
         crashed: list[BaseException] = []
+
+        def pooled(k: int) -> None:
+            with settled:  # once the run has crashed, a queued op never starts
+                if crashed:
+                    return
+                running[0] += 1
+            try:
+                execute(k)
+            finally:
+                with settled:
+                    running[0] -= 1
+                    settled.notify_all()
 
         def execute(k: int) -> None:
             try:
-                while True:
+                while not crashed:
                     i = self.work[k]
                     node = stage.nodes[i]
                     args = [env[stage.slot[v]] for v in node.inputs]
@@ -95,27 +141,51 @@ class ConcurrentSchedule:
                     for v, value in zip(node.outputs, outs):
                         env[stage.slot[v]] = value
                     ready = []
-                    with lock:
+                    with settled:
                         for u in self.users[k]:
                             missing[u] -= 1
                             if missing[u] == 0:
                                 ready.append(u)
                         left[0] -= 1
                         if left[0] == 0:
-                            done.set()
+                            settled.notify_all()
                     if not ready:
                         return
                     for u in ready[1:]:
-                        self.pool.submit(execute, u)
+                        self.pool.submit(pooled, u)
                     k = ready[0]
-            except BaseException as exc:  # an executor bug must not hang the caller
-                crashed.append(exc)
-                done.set()
+            except BaseException as exc:  # an executor bug, or Ctrl-C on the calling thread
+                with settled:
+                    crashed.append(exc)
+                    settled.notify_all()
 
-        for k in self.roots[1:]:
-            self.pool.submit(execute, k)
-        execute(self.roots[0])
-        done.wait()
+        try:
+            for k in self.roots[1:]:
+                self.pool.submit(pooled, k)
+        except BaseException as exc:  # Ctrl-C while handing the roots out
+            crashed.append(exc)
+        try:
+            execute(self.roots[0])
+        except BaseException as exc:  # a second Ctrl-C inside execute's own handler
+            crashed.append(exc)
+        _wait_uninterrupted(settled, lambda: running[0] == 0 and (left[0] == 0 or crashed),
+                            crashed)
         if crashed:
             raise crashed[0]
         return [env[s] for s in stage.out_slots]
+
+
+def _wait_uninterrupted(cond: threading.Condition, until, crashed: list) -> None:
+    """Waits for ``until()``; a KeyboardInterrupt meanwhile is kept in ``crashed`` (raised by
+    the caller once the wait is over) instead of cutting the wait short, so no op is left
+    running behind it. The wait is bounded by the ops already running: once ``crashed``
+    holds anything, no new op starts (a queued one returns at once)."""
+    while True:
+        try:
+            with cond:
+                while not until():
+                    cond.wait()
+            return
+        except KeyboardInterrupt as exc:
+            with cond:
+                crashed.append(exc)

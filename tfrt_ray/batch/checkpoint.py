@@ -15,6 +15,9 @@ input's identity (size, row count and a SHA-256 of every byte, cached by path, s
 mtime and inode), the model's and the run's options must be the same, or the run refuses.
 When every row is done, the
 segments are joined into ``preds.parquet`` (renamed into place) and the partial files go.
+
+Ctrl-C waits while a batch is written, a commit is made or the file is finished
+(`interrupts_deferred`), so a row is counted exactly when it is in a committed segment.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +83,27 @@ def file_identity(path: str | Path, head: bool = False) -> dict[str, Any]:
         _store_cache(cache, key, digest)
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
             "sha256": digest}
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Runs the block whole: a SIGINT meanwhile is handled once it is over (by the handler
+    that was in place, so Ctrl-C still raises KeyboardInterrupt, just afterwards). Off the
+    main thread, where Python delivers no signals, the block just runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 def same_file(a: dict, b: dict) -> bool:
@@ -157,14 +183,19 @@ class CheckpointedOutput:
     # ---- writing ------------------------------------------------------------------
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if self._writer is None:
-            self._tmp = self.dir / f"part-{len(self.segments):05d}.parquet.tmp"
-            self._writer = pq.ParquetWriter(self._tmp, self.schema)
-        self._writer.write_batch(batch)
-        self._pending += batch.num_rows
+        with interrupts_deferred():  # the batch is in the segment and counted, or neither
+            if self._writer is None:
+                self._tmp = self.dir / f"part-{len(self.segments):05d}.parquet.tmp"
+                self._writer = pq.ParquetWriter(self._tmp, self.schema)
+            self._writer.write_batch(batch)
+            self._pending += batch.num_rows
 
     def commit(self) -> None:
         """Makes the rows written so far durable (a no-op when there are none)."""
+        with interrupts_deferred():
+            self._commit()
+
+    def _commit(self) -> None:
         if self._writer is None:
             return
         self._writer.close()
@@ -194,7 +225,11 @@ class CheckpointedOutput:
 
     def finish(self) -> Path:
         """Commits, joins the segments into the final file, removes the partial files."""
-        self.commit()
+        with interrupts_deferred():
+            return self._finish()
+
+    def _finish(self) -> Path:
+        self._commit()
         tmp = self.final.with_name(self.final.name + ".tmp")
         if not self.segments:
             pq.write_table(self.schema.empty_table(), tmp)

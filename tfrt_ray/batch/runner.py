@@ -44,6 +44,15 @@ class BatchReport:
         return done / self.seconds if self.seconds > 0 else float("inf")
 
 
+class InterruptedWhenDone(KeyboardInterrupt):
+    """Ctrl-C that came while the finished output was being written: the output is
+    complete (``report``), and the interrupt is passed on once it is."""
+
+    def __init__(self, report: BatchReport) -> None:
+        super().__init__()
+        self.report = report
+
+
 def run_parquet(
     programs: Sequence[Any],
     graph: Graph,
@@ -141,7 +150,11 @@ def run_parquet(
         raise
     finally:
         bar.close()
-    final = out.finish()
+    try:
+        final = out.finish()  # whole even under Ctrl-C (`interrupts_deferred`)
+    except KeyboardInterrupt:
+        raise InterruptedWhenDone(BatchReport(out.final, total, resumed, done,
+                                              time.perf_counter() - start)) from None
     return BatchReport(final, total, resumed, done, time.perf_counter() - start)
 
 

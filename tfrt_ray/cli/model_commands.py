@@ -212,6 +212,7 @@ def _parquet_output_ok(output: str, overwrite: bool) -> None:
 
 def _run_parquet(args) -> int:
     from tfrt_ray.batch import file_identity, run_parquet
+    from tfrt_ray.batch.runner import InterruptedWhenDone
 
     if not (_is_parquet(args.inputs) and _is_parquet(args.output)):
         raise InputError("batch inference reads --inputs data.parquet and writes "
@@ -245,6 +246,10 @@ def _run_parquet(args) -> int:
                 in_flight=args.in_flight, commit_every=args.commit_every,
                 progress=args.progress, on_batch=on_batch,
             )
+        except InterruptedWhenDone as done:
+            print(f"interrupted as the run finished: {done.report.output} is complete "
+                  f"({done.report.rows} rows)", file=sys.stderr)
+            return 130
         except KeyboardInterrupt:
             print(f"interrupted: {_committed(args.output)} row(s) are committed in "
                   f"{args.output}.partial; run the same command again to resume",
