@@ -240,8 +240,9 @@ class _Primitive:
     Every primitive is made with a *user* scratchpad (`_attr`). oneDNN's default, the
     library scratchpad, is one buffer shared by all primitives (``DNNL_ENABLE_CONCURRENT_EXEC
     =OFF``, the wheel's build), only safe when each primitive runs on the thread that made it;
-    stages run primitives on their pool's threads and on actor threads, and two threads in
-    one convolution's im2col buffer gave wrong values and, under SIGINT, heap corruption."""
+    stages run primitives on their pool's threads and on actor threads, and four threads
+    in one ResNet block's brgconv convolutions wrote into each other's partial sums (wrong
+    values, tests/runtime/test_onednn_lowering.py)."""
 
     def __init__(self, pd: _V) -> None:
         self.lib = _library()

@@ -150,12 +150,15 @@ def run_parquet(
         raise
     finally:
         bar.close()
+    interrupted = False
     try:
-        final = out.finish()  # whole even under Ctrl-C (`interrupts_deferred`)
+        out.finish()  # whole even under Ctrl-C (`interrupts_deferred`), then raises
     except KeyboardInterrupt:
-        raise InterruptedWhenDone(BatchReport(out.final, total, resumed, done,
-                                              time.perf_counter() - start)) from None
-    return BatchReport(final, total, resumed, done, time.perf_counter() - start)
+        interrupted = True
+    report = BatchReport(out.final, total, resumed, done, time.perf_counter() - start)
+    if interrupted:
+        raise InterruptedWhenDone(report)
+    return report
 
 
 def _after(done: int, out: CheckpointedOutput, every: int, on_batch) -> None:
