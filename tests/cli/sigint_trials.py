@@ -41,9 +41,9 @@ def _run(args: list[str], sigint_after: float | None) -> tuple[int, str]:
             if timer is not None:
                 timer.cancel()
                 timer.join()
-    except KeyboardInterrupt:  # the timer fired just after main returned
-        pass
-    return (0 if rc is None else rc), err.getvalue()
+    except KeyboardInterrupt:  # the timer fired just before main started, or just after it
+        pass  # returned: before, nothing ran (a shell sees 130); after, rc is main's
+    return (130 if rc is None else rc), err.getvalue()
 
 
 def _committed(output: Path) -> int:
