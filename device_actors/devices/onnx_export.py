@@ -10,15 +10,18 @@ type. ONNX node names are the tfrt-ray node names, so an ORT error names the nod
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from device_actors.kernels import get_kernel
 from tfrt_ray.errors import KernelNotFoundError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.types import TensorType
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 IR_VERSION = 8
@@ -40,13 +43,22 @@ REDUCE = {"sum": "ReduceSum", "prod": "ReduceProd", "mean": "ReduceMean", "max":
           "min": "ReduceMin"}
 
 
+@cache
+def _onnx():
+    """The onnx package, imported when a stage is first exported: it costs about a second
+    of start-up, and loading the "ort" device type only needs the op table."""
+    import onnx
+
+    return onnx
+
+
 def elem_type(t: TensorType) -> int:
-    return helper.np_dtype_to_tensor_dtype(t.np_dtype)
+    return _onnx().helper.np_dtype_to_tensor_dtype(t.np_dtype)
 
 
 def value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
     dims = [d if type(d) is int else (None if d == "?" else str(d)) for d in t.shape]
-    return helper.make_tensor_value_info(name, elem_type(t), dims)
+    return _onnx().helper.make_tensor_value_info(name, elem_type(t), dims)
 
 
 class _Ctx:
@@ -67,7 +79,7 @@ class _Ctx:
 
     def const(self, array, hint: str = "c") -> str:
         name = self.fresh(hint)
-        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        self.inits.append(_onnx().numpy_helper.from_array(np.asarray(array), name))
         self.init_names.add(name)
         return name
 
@@ -82,13 +94,15 @@ class _Ctx:
             name = self.fresh(name)
         self.node_names.add(name)
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(helper.make_node(op_type, list(inputs), outputs, name=name, **attrs))
+        make_node = _onnx().helper.make_node
+        self.nodes.append(make_node(op_type, list(inputs), outputs, name=name, **attrs))
         return outputs
 
     def cast(self, name: str, have: np.dtype, want: np.dtype) -> str:
         if np.dtype(have) == np.dtype(want):
             return name
-        return self.emit("Cast", [name], to=helper.np_dtype_to_tensor_dtype(np.dtype(want)))[0]
+        to = _onnx().helper.np_dtype_to_tensor_dtype(np.dtype(want))
+        return self.emit("Cast", [name], to=to)[0]
 
     def in_dtype(self, i: int) -> np.dtype:
         return self.types[self.node.inputs[i]].np_dtype
@@ -336,7 +350,7 @@ def export_stage(nodes: Sequence[Node], types: Sequence[TensorType], inputs: Seq
         outs = [f"v{v}" for v in n.outputs]
         if not n.inputs:  # evaluated once, here: an initializer
             value = get_kernel(n.op, "cpu")(**dict(n.attrs))
-            ctx.inits.append(numpy_helper.from_array(np.asarray(value), outs[0]))
+            ctx.inits.append(_onnx().numpy_helper.from_array(np.asarray(value), outs[0]))
             ctx.init_names.add(outs[0])
         else:
             fn = EXPORTERS.get(n.op)
@@ -353,6 +367,7 @@ def export_stage(nodes: Sequence[Node], types: Sequence[TensorType], inputs: Seq
             ctx.node = Node("identity", (v,), (v,), name=f"output_{k}")
             name_v = ctx.emit("Identity", [name_v], [f"out{k}"])[0]
         out_names.append(name_v)
+    helper = _onnx().helper
     graph = helper.make_graph(
         ctx.nodes, name,
         [value_info(f"v{v}", types[v]) for v in inputs],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from device_actors.kernels.erf import erf
 from device_actors.kernels.registry import kernel
+from device_actors.kernels.scipy_special import expit
 from tfrt_ray.ir.types import numpy_dtype
 
 # Ops whose kernel is the NumPy function itself (the fused kernels reuse this table).
@@ -53,7 +53,7 @@ kernel("erf")(erf)
 
 @kernel("sigmoid")
 def sigmoid(x):
-    return special.expit(x).astype(x.dtype, copy=False)
+    return expit(x).astype(x.dtype, copy=False)
 
 
 @kernel("relu")

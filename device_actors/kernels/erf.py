@@ -16,7 +16,8 @@ by linearised least squares with Lawson reweighting towards the minimax fit
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+
+from device_actors.kernels.scipy_special import special
 
 _P = np.array(
     [1.12837917e00, 1.85172752e-01, 5.41739292e-02, 3.83026841e-03,
@@ -70,14 +71,14 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype == np.float32:
         return erf_f32_into(np.ascontiguousarray(x), np.empty(x.shape, np.float32))
-    return np.asarray(special.erf(x)).astype(x.dtype, copy=False)
+    return np.asarray(special().erf(x)).astype(x.dtype, copy=False)
 
 
 def erf_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """erf(x) into ``out`` (``x`` broadcasts to ``out``; ``out`` may be ``x``); returns
     ``out``."""
     if out.dtype != np.float32 or not out.flags.c_contiguous:
-        np.copyto(out, special.erf(x), casting="unsafe")
+        np.copyto(out, special().erf(x), casting="unsafe")
         return out
     if x.shape != out.shape or x.dtype != np.float32 or not x.flags.c_contiguous:
         np.copyto(out, x, casting="unsafe")

@@ -12,12 +12,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import special
 
 from device_actors.kernels.elementwise import NUMPY_FUNCTIONS
 from device_actors.kernels.erf import erf_into
 from device_actors.kernels.nn import conv_nchw
 from device_actors.kernels.registry import kernel
+from device_actors.kernels.scipy_special import expit
 from tfrt_ray.ir.ops.fused import parse_program
 from tfrt_ray.ir.types import numpy_dtype
 
@@ -26,7 +26,7 @@ _SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
 
 # What a program instruction calls (with ``out=``): the elementwise kernels' NumPy functions,
 # and the two whose reference kernels wrap theirs.
-_UFUNCS = {**NUMPY_FUNCTIONS, "pow": np.power, "sigmoid": special.expit}
+_UFUNCS = {**NUMPY_FUNCTIONS, "pow": np.power, "sigmoid": expit}
 
 
 def gelu_into(x, out, approximate: str = "none"):
@@ -53,7 +53,7 @@ def activate(y, activation: str):
     if activation == "relu":
         np.maximum(y, 0, out=y)
     elif activation == "sigmoid":
-        special.expit(y, out=y)
+        expit(y, out=y)
     elif activation == "tanh":
         np.tanh(y, out=y)
     elif activation in ("gelu", "gelu_tanh"):

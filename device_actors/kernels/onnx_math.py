@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ml_dtypes
+from functools import cache
+
 import numpy as np
 
 from device_actors.kernels.registry import kernel
-from tfrt_ray.ir.ops.onnx_math import FORMAT_CARRIERS
+from tfrt_ray.ir.ops.onnx_math import FORMAT_CARRIERS, FORMAT_ML_DTYPES
 from tfrt_ray.ir.types import numpy_dtype
 
 for _op, _fn in {
@@ -117,24 +118,18 @@ def dft(x, *, axis, inverse, onesided, length):
     return np.stack([y.real, y.imag], axis=-1).astype(x.dtype)
 
 
-_FORMATS = {
-    "bf16": ml_dtypes.bfloat16,
-    "f8e4m3fn": ml_dtypes.float8_e4m3fn,
-    "f8e4m3fnuz": ml_dtypes.float8_e4m3fnuz,
-    "f8e5m2": ml_dtypes.float8_e5m2,
-    "f8e5m2fnuz": ml_dtypes.float8_e5m2fnuz,
-    "f4e2m1": ml_dtypes.float4_e2m1fn,
-    "i4": ml_dtypes.int4,
-    "ui4": ml_dtypes.uint4,
-    "i2": ml_dtypes.int2,
-    "ui2": ml_dtypes.uint2,
-}
+@cache
+def _ml_dtypes():
+    import ml_dtypes  # about a second to import: only where a narrow format is used
+
+    return ml_dtypes
 
 
 @kernel("to_format")
 def to_format(x, *, format, saturate):
     x = np.asarray(x)
-    fmt = _FORMATS[format]
+    ml_dtypes = _ml_dtypes()
+    fmt = getattr(ml_dtypes, FORMAT_ML_DTYPES[format])
     if saturate and format.startswith("f8"):
         info = ml_dtypes.finfo(fmt)
         x = np.clip(x, float(info.min), float(info.max))

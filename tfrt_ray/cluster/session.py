@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -389,9 +390,8 @@ def shutdown() -> None:
 
 
 def _stop(session: Session) -> None:
-    import ray
-
-    if not ray.is_initialized():
+    ray = sys.modules.get("ray")  # an in-process session never imported it
+    if ray is None or not ray.is_initialized():
         return
     actors = [h.actor for h in session.devices.values() if isinstance(h, ActorDevice)]
     with contextlib.suppress(Exception):  # each removes its shared-memory files

@@ -11,16 +11,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import onnx
-
 from tfrt_ray.frontends.onnx.importer import OnnxImport, import_model
 from tfrt_ray.frontends.onnx.program import OnnxProgram
+from tfrt_ray.frontends.onnx.proto import pb
 from tfrt_ray.frontends.onnx.registry import supported_op_types
 from tfrt_ray.ir.graph import Graph
 
 
 def import_onnx(
-    model: str | bytes | os.PathLike | onnx.ModelProto,
+    model: str | bytes | os.PathLike | pb.ModelProto,
     *,
     base_dir: str | os.PathLike | None = None,
 ) -> Graph:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from tfrt_ray.errors import OpAttributeError, StaticValueError, TfrtRayError
+from tfrt_ray.frontends.onnx.proto import pb
 from tfrt_ray.frontends.onnx.tensors import array_format, attribute_value, to_carrier
 from tfrt_ray.ir.location import Loc
 from tfrt_ray.ir.types import TensorType, dtype_token, numpy_dtype
@@ -107,7 +107,7 @@ class NodeContext:
     def __init__(
         self,
         importer: Importer,
-        node: onnx.NodeProto,
+        node: pb.NodeProto,
         name: str,
         opset: int,
         loc: Loc,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import onnx
-import onnx.defs
-
 from tfrt_ray.errors import UnknownOpError
+from tfrt_ray.frontends.onnx.proto import onnx_package, pb
 from tfrt_ray.frontends.onnx.registry import find_converter, normalize_domain
 from tfrt_ray.frontends.onnx.tensors import type_proto_of
 
@@ -20,13 +18,14 @@ if TYPE_CHECKING:
     from tfrt_ray.frontends.onnx.context import NodeContext
     from tfrt_ray.frontends.onnx.importer import Importer
 
-LocalFunctions = dict[tuple[str, str], onnx.FunctionProto]
+LocalFunctions = dict[tuple[str, str], pb.FunctionProto]
 
 
 def _schema(op_type: str, opset: int, domain: str):
+    defs = onnx_package().defs  # the schemas: only for ops without a converter
     try:
-        return onnx.defs.get_schema(op_type, opset, domain)
-    except onnx.defs.SchemaError:
+        return defs.get_schema(op_type, opset, domain)
+    except defs.SchemaError:
         return None
 
 
@@ -47,7 +46,7 @@ def static_body(op_type: str, domain: str, opset: int):
     version = _best(schema.function_opset_versions, opset)
     if version is None:
         return None
-    proto = onnx.FunctionProto()
+    proto = pb.FunctionProto()
     proto.ParseFromString(schema.get_function_with_opset_version(version))
     return proto, schema
 
@@ -62,7 +61,7 @@ def has_dynamic_body(op_type: str, domain: str, opset: int) -> bool:
 
 
 def check_supported(
-    graph: onnx.GraphProto, opsets: dict[str, int], local: LocalFunctions
+    graph: pb.GraphProto, opsets: dict[str, int], local: LocalFunctions
 ) -> None:
     """Raises one UnknownOpError listing every node (op, name, opset) that cannot be
     converted, before anything is built or run."""
@@ -90,7 +89,7 @@ def _collect(nodes, opsets, local, missing, prefix, seen) -> None:
         opset = opsets.get(domain)
         if find_converter(domain, node.op_type) is not None:
             for attr in node.attribute:
-                for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                for g in [attr.g] if attr.type == pb.AttributeProto.GRAPH else attr.graphs:
                     _collect(g.node, opsets, local, missing,
                              f"{prefix}{node.name or node.op_type}/", seen)
             continue
@@ -144,10 +143,10 @@ def expand(
     return [importer.values.get(new(o)) for o in proto.output[: len(node.output)]]
 
 
-def _rename_node(inner: onnx.NodeProto, new, attrs: dict) -> onnx.NodeProto:
+def _rename_node(inner: pb.NodeProto, new, attrs: dict) -> pb.NodeProto:
     """A copy of a function-body node with its names mapped by ``new`` and attribute
     references replaced by the calling node's attributes (subgraphs included)."""
-    n = onnx.NodeProto()
+    n = pb.NodeProto()
     n.CopyFrom(inner)
     del n.input[:]
     del n.output[:]
@@ -157,23 +156,23 @@ def _rename_node(inner: onnx.NodeProto, new, attrs: dict) -> onnx.NodeProto:
     for a in inner.attribute:
         if a.ref_attr_name:
             if a.ref_attr_name in attrs:
-                b = onnx.AttributeProto()
+                b = pb.AttributeProto()
                 b.CopyFrom(attrs[a.ref_attr_name])
                 b.name = a.name
                 n.attribute.append(b)
             continue
-        b = onnx.AttributeProto()
+        b = pb.AttributeProto()
         b.CopyFrom(a)
-        if a.type == onnx.AttributeProto.GRAPH:
+        if a.type == pb.AttributeProto.GRAPH:
             b.g.CopyFrom(_rename_graph(a.g, new, attrs))
-        elif a.type == onnx.AttributeProto.GRAPHS:
+        elif a.type == pb.AttributeProto.GRAPHS:
             del b.graphs[:]
             b.graphs.extend(_rename_graph(g, new, attrs) for g in a.graphs)
         n.attribute.append(b)
     return n
 
 
-def _rename_graph(g: onnx.GraphProto, new, attrs: dict) -> onnx.GraphProto:
+def _rename_graph(g: pb.GraphProto, new, attrs: dict) -> pb.GraphProto:
     """A subgraph of a function body: its own names stay, outer references are mapped."""
     local = {v.name for v in g.input} | {t.name for t in g.initializer}
     local |= {o for node in g.node for o in node.output}
@@ -181,7 +180,7 @@ def _rename_graph(g: onnx.GraphProto, new, attrs: dict) -> onnx.GraphProto:
     def sub(name: str) -> str:
         return name if not name or name in local else new(name)
 
-    out = onnx.GraphProto()
+    out = pb.GraphProto()
     out.CopyFrom(g)
     del out.node[:]
     out.node.extend(_rename_node(node, sub, attrs) for node in g.node)
@@ -190,18 +189,18 @@ def _rename_graph(g: onnx.GraphProto, new, attrs: dict) -> onnx.GraphProto:
     return out
 
 
-def _schema_body(ctx: NodeContext, domain: str, attrs: dict) -> onnx.FunctionProto:
+def _schema_body(ctx: NodeContext, domain: str, attrs: dict) -> pb.FunctionProto:
     node = ctx.node
     schema = _schema(node.op_type, ctx.opset, domain)
     if schema is None:
         raise UnknownOpError(
             f"ONNX op {node.op_type} (opset {ctx.opset}) is unknown", node=ctx.name, loc=ctx.loc
         )
-    full = onnx.NodeProto()
+    full = pb.NodeProto()
     full.CopyFrom(node)
     for name, a in schema.attributes.items():
         if name not in attrs and a.default_value is not None and a.default_value.type:
-            d = onnx.AttributeProto()
+            d = pb.AttributeProto()
             d.CopyFrom(a.default_value)
             d.name = name
             full.attribute.append(d)
@@ -209,7 +208,7 @@ def _schema_body(ctx: NodeContext, domain: str, attrs: dict) -> onnx.FunctionPro
     if schema.has_function:
         version = _best(schema.function_opset_versions, ctx.opset)
         if version is not None:
-            proto = onnx.FunctionProto()
+            proto = pb.FunctionProto()
             proto.ParseFromString(schema.get_function_with_opset_version(version))
             return proto
     version = _best(schema.context_dependent_function_opset_versions, ctx.opset)
@@ -221,10 +220,10 @@ def _schema_body(ctx: NodeContext, domain: str, attrs: dict) -> onnx.FunctionPro
         )
     types = [
         (type_proto_of(v.type, getattr(v, "fmt", None)) if v is not None
-         else onnx.TypeProto()).SerializeToString()
+         else pb.TypeProto()).SerializeToString()
         for v in ctx.inputs
     ]
-    proto = onnx.FunctionProto()
+    proto = pb.FunctionProto()
     proto.ParseFromString(
         schema.get_context_dependent_function_with_opset_version(
             version, full.SerializeToString(), types

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import onnx
 
 from tfrt_ray.errors import IRError, ModelLoadError, StaticValueError, TfrtRayError
 from tfrt_ray.frontends.onnx import functions
@@ -35,6 +34,7 @@ from tfrt_ray.frontends.onnx.context import Empty, NodeContext, SequenceValue, V
 from tfrt_ray.frontends.onnx.emitter import GraphEmitter
 from tfrt_ray.frontends.onnx.formats import tag_formats
 from tfrt_ray.frontends.onnx.loader import LoadedModel, read_model
+from tfrt_ray.frontends.onnx.proto import pb
 from tfrt_ray.frontends.onnx.registry import find_converter, normalize_domain
 from tfrt_ray.frontends.onnx.tensors import (
     array_format,
@@ -123,7 +123,7 @@ def _import_model(model, base_dir, input_shapes, static_inputs) -> OnnxImport:
                 folded.append(name)
 
 
-def initializer_inputs(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+def initializer_inputs(graph: pb.GraphProto) -> dict[str, np.ndarray]:
     """Initializers the graph also lists as inputs (optional overrides) -> their values."""
     listed = {i.name for i in graph.input}
     return {t.name: to_array(t, f"initializer '{t.name}'") for t in graph.initializer
@@ -235,11 +235,11 @@ class Importer(GraphEmitter):
         )
 
     def _initializer(self, t: Any) -> np.ndarray:
-        if isinstance(t, onnx.SparseTensorProto):
+        if isinstance(t, pb.SparseTensorProto):
             return sparse_to_array(t, f"initializer '{t.values.name}'")
         return to_array(t, f"initializer '{t.name}'")
 
-    def _input_type(self, inp: onnx.ValueInfoProto) -> TensorType:
+    def _input_type(self, inp: pb.ValueInfoProto) -> TensorType:
         t = tensor_type(inp.type, f"graph input '{inp.name}'")
         if inp.name in self.input_shapes:
             dtype = t.dtype if t is not None else elem_dtype(inp.type, f"graph input '{inp.name}'")
@@ -254,7 +254,7 @@ class Importer(GraphEmitter):
             raise err
         return t
 
-    def _sequence_input(self, inp: onnx.ValueInfoProto):
+    def _sequence_input(self, inp: pb.ValueInfoProto):
         """A sequence input is one graph input per item, ``name[i]``; its length and item
         shapes come from ``input_shapes`` (a list of shapes), known per run."""
         name = inp.name
@@ -302,7 +302,7 @@ class Importer(GraphEmitter):
 
     def convert_node(
         self,
-        node: onnx.NodeProto,
+        node: pb.NodeProto,
         index: int,
         opsets: dict[str, int],
         prefix: str,
@@ -361,7 +361,7 @@ class Importer(GraphEmitter):
     # ---- subgraphs ----------------------------------------------------------------------
 
     def inline(
-        self, graph: onnx.GraphProto, inputs: list[Value], ctx: NodeContext, tag: str
+        self, graph: pb.GraphProto, inputs: list[Value], ctx: NodeContext, tag: str
     ) -> list[Value]:
         """Converts subgraph ``graph`` in place with its inputs bound to ``inputs``;
         returns its outputs. Names it defines are unbound again afterwards, so a loop body

@@ -10,29 +10,28 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import AttributeProto, TensorProto, external_data_helper
 
 from tfrt_ray.errors import InputError, ModelLoadError
+from tfrt_ray.frontends.onnx.proto import AttributeProto, TensorProto, onnx_package, pb
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     """A parsed model with its external data in memory; ``path`` is None for bytes."""
 
-    proto: onnx.ModelProto
+    proto: pb.ModelProto
     path: str | None
 
 
 def read_model(
-    model: str | bytes | os.PathLike | onnx.ModelProto, base_dir: str | os.PathLike | None = None,
+    model: str | bytes | os.PathLike | pb.ModelProto, base_dir: str | os.PathLike | None = None,
     dims: Mapping[str, int] | None = None,
 ) -> LoadedModel:
     """Parses ``model`` and loads its external data (from ``base_dir``, by default the
     model file's folder, or the working directory for bytes and protos)."""
     path: str | None = None
-    if isinstance(model, onnx.ModelProto):
+    if isinstance(model, pb.ModelProto):
         proto = model
     elif isinstance(model, (bytes, bytearray, memoryview)):
         proto = _parse(bytes(model), "the model bytes")
@@ -63,7 +62,7 @@ def read_model(
     )
     external = [t for t in _tensors(proto.graph) if _is_external(t)]
     if external:
-        if isinstance(model, onnx.ModelProto):
+        if isinstance(model, pb.ModelProto):
             proto = _copy(proto)  # loading external data writes into the proto
         _load_external(proto, folder, path)
     if dims:
@@ -73,7 +72,7 @@ def read_model(
     return LoadedModel(proto, path)
 
 
-def symbolic_dims(proto: onnx.ModelProto) -> list[str]:
+def symbolic_dims(proto: pb.ModelProto) -> list[str]:
     """The names of the symbolic dims of the graph's inputs, in first-seen order."""
     out: list[str] = []
     for i in proto.graph.input:
@@ -84,7 +83,7 @@ def symbolic_dims(proto: onnx.ModelProto) -> list[str]:
     return out
 
 
-def fix_dims(proto: onnx.ModelProto, dims: Mapping[str, int]) -> None:
+def fix_dims(proto: pb.ModelProto, dims: Mapping[str, int]) -> None:
     """Replaces each symbolic input dim named in ``dims`` by its int, in place."""
     known = symbolic_dims(proto)
     for name, value in dims.items():
@@ -103,8 +102,8 @@ def fix_dims(proto: onnx.ModelProto, dims: Mapping[str, int]) -> None:
                     d.dim_value = dims[d.dim_param]
 
 
-def _parse(data: bytes, what: str) -> onnx.ModelProto:
-    proto = onnx.ModelProto()
+def _parse(data: bytes, what: str) -> pb.ModelProto:
+    proto = pb.ModelProto()
     try:
         proto.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError) as exc:
@@ -115,8 +114,8 @@ def _parse(data: bytes, what: str) -> onnx.ModelProto:
     return proto
 
 
-def _copy(proto: onnx.ModelProto) -> onnx.ModelProto:
-    out = onnx.ModelProto()
+def _copy(proto: pb.ModelProto) -> pb.ModelProto:
+    out = pb.ModelProto()
     out.CopyFrom(proto)
     return out
 
@@ -125,7 +124,7 @@ def _is_external(t: TensorProto) -> bool:
     return t.HasField("data_location") and t.data_location == TensorProto.EXTERNAL
 
 
-def _tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
+def _tensors(graph: pb.GraphProto) -> Iterator[TensorProto]:
     yield from graph.initializer
     for node in graph.node:
         for attr in node.attribute:
@@ -140,12 +139,14 @@ def _tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
                     yield from _tensors(g)
 
 
-def _load_external(proto: onnx.ModelProto, folder: str, path: str | None) -> None:
+def _load_external(proto: pb.ModelProto, folder: str, path: str | None) -> None:
     model_name = f"'{path}'" if path else "the model"
+    onnx = onnx_package()
+    external = onnx.external_data_helper
     for t in _tensors(proto.graph):
         if not _is_external(t):
             continue
-        info = external_data_helper.ExternalDataInfo(t)
+        info = external.ExternalDataInfo(t)
         file = os.path.join(folder, info.location)
         if not info.location or not os.path.isfile(file):
             raise ModelLoadError(
@@ -163,7 +164,7 @@ def _load_external(proto: onnx.ModelProto, folder: str, path: str | None) -> Non
                 hint="copy the data file again, whole",
             )
     try:
-        external_data_helper.load_external_data_for_model(proto, folder)
+        external.load_external_data_for_model(proto, folder)
     except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise ModelLoadError(
             f"cannot load the external data of {model_name} from '{folder}': {exc}",

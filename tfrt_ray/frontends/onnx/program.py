@@ -15,16 +15,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import onnx
 
 from device_actors.executor import CompiledStage
 from tfrt_ray.errors import InputError, StaticValueError, TfrtRayError
 from tfrt_ray.frontends.onnx.importer import OnnxImport, import_model, initializer_inputs
 from tfrt_ray.frontends.onnx.loader import read_model
+from tfrt_ray.frontends.onnx.proto import pb
 from tfrt_ray.frontends.onnx.tensors import (
-    FORMAT_NUMPY,
     elem_dtype,
     elem_format,
+    format_numpy,
     sequence_elem,
     tensor_type,
     to_carrier,
@@ -50,7 +50,7 @@ class OnnxProgram:
     """
 
     def __init__(
-        self, model: str | bytes | os.PathLike | onnx.ModelProto, *, base_dir: Any = None,
+        self, model: str | bytes | os.PathLike | pb.ModelProto, *, base_dir: Any = None,
         dims: Any = None,
     ) -> None:
         self._loaded = read_model(model, base_dir, dims=dims)
@@ -76,7 +76,7 @@ class OnnxProgram:
             self._declared[i.name] = None if i.name in self._sequences else tensor_type(
                 i.type, f"graph input '{i.name}'")
             fmt = elem_format(i.type)
-            self._elem[i.name] = FORMAT_NUMPY[fmt] if fmt else numpy_dtype(
+            self._elem[i.name] = format_numpy(fmt) if fmt else numpy_dtype(
                 elem_dtype(i.type, f"graph input '{i.name}'")
             )
         self._by_shape = False
@@ -138,7 +138,7 @@ class OnnxProgram:
             if name in imp.sequences:
                 result[name] = [by_name[f"{name}[{i}]"] for i in range(imp.sequences[name])]
             elif name in imp.formats:
-                result[name] = np.asarray(by_name[name]).astype(FORMAT_NUMPY[imp.formats[name]])
+                result[name] = np.asarray(by_name[name]).astype(format_numpy(imp.formats[name]))
             else:
                 result[name] = by_name[name]
         return result

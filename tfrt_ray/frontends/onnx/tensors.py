@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from functools import cache
 from typing import Any
 
-import ml_dtypes
 import numpy as np
-import onnx
-from onnx import AttributeProto, TensorProto, numpy_helper
 
 from tfrt_ray.errors import DTypeError
+from tfrt_ray.frontends.onnx.proto import AttributeProto, TensorProto, onnx_package, pb
+from tfrt_ray.ir.ops.onnx_math import FORMAT_CARRIERS, FORMAT_ML_DTYPES
 from tfrt_ray.ir.types import TensorType
 
 # ONNX element types tfrt-ray holds, and their IR dtype tokens.
@@ -32,7 +33,8 @@ TOKEN_TO_ONNX = {v: k for k, v in ONNX_TO_TOKEN.items()}
 # ONNX element types tfrt-ray emulates: each is held in a wider carrier dtype (f32, i8,
 # ui8) that represents every value of it exactly, and rounded to it (op ``to_format``)
 # where ONNX would round. Graph inputs and outputs of these types are numpy arrays of the
-# ml_dtypes types.
+# ml_dtypes types. ml_dtypes is imported only when such a type is met (`format_numpy`): it
+# costs about a second of start-up.
 EMULATED = {
     TensorProto.BFLOAT16: "bf16",
     TensorProto.FLOAT8E4M3FN: "f8e4m3fn",
@@ -46,21 +48,32 @@ EMULATED = {
     TensorProto.UINT2: "ui2",
 }
 FORMAT_TO_ONNX = {v: k for k, v in EMULATED.items()}
-FORMAT_NUMPY = {
-    "bf16": np.dtype(ml_dtypes.bfloat16),
-    "f8e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
-    "f8e4m3fnuz": np.dtype(ml_dtypes.float8_e4m3fnuz),
-    "f8e5m2": np.dtype(ml_dtypes.float8_e5m2),
-    "f8e5m2fnuz": np.dtype(ml_dtypes.float8_e5m2fnuz),
-    "f4e2m1": np.dtype(ml_dtypes.float4_e2m1fn),
-    "i4": np.dtype(ml_dtypes.int4),
-    "ui4": np.dtype(ml_dtypes.uint4),
-    "i2": np.dtype(ml_dtypes.int2),
-    "ui2": np.dtype(ml_dtypes.uint2),
+CARRIERS = FORMAT_CARRIERS
+
+# Native ONNX element types as numpy dtypes, and the TensorProto field that holds their
+# values when a tensor has no raw_data (FLOAT16 values are bit patterns in int32_data).
+_NATIVE = {
+    TensorProto.FLOAT: (np.float32, "float_data"),
+    TensorProto.DOUBLE: (np.float64, "double_data"),
+    TensorProto.FLOAT16: (np.float16, "int32_data"),
+    TensorProto.BOOL: (np.bool_, "int32_data"),
+    TensorProto.INT8: (np.int8, "int32_data"),
+    TensorProto.INT16: (np.int16, "int32_data"),
+    TensorProto.INT32: (np.int32, "int32_data"),
+    TensorProto.INT64: (np.int64, "int64_data"),
+    TensorProto.UINT8: (np.uint8, "int32_data"),
+    TensorProto.UINT16: (np.uint16, "int32_data"),
+    TensorProto.UINT32: (np.uint32, "uint64_data"),
+    TensorProto.UINT64: (np.uint64, "uint64_data"),
 }
-CARRIERS = {"bf16": "f32", "f4e2m1": "f32", "i4": "i8", "i2": "i8", "ui4": "ui8", "ui2": "ui8"}
-CARRIERS.update({f: "f32" for f in EMULATED.values() if f.startswith("f8")})
-_NUMPY_FORMAT = {v: k for k, v in FORMAT_NUMPY.items()}
+
+
+@cache
+def format_numpy(fmt: str) -> np.dtype:
+    """The numpy (ml_dtypes) dtype of an emulated format."""
+    import ml_dtypes
+
+    return np.dtype(getattr(ml_dtypes, FORMAT_ML_DTYPES[fmt]))
 
 
 def format_of(elem_type: int) -> str | None:
@@ -69,7 +82,10 @@ def format_of(elem_type: int) -> str | None:
 
 
 def array_format(a: np.ndarray) -> str | None:
-    return _NUMPY_FORMAT.get(a.dtype)
+    """The emulated format of an array's dtype (None for a native one)."""
+    if "ml_dtypes" not in sys.modules or a.dtype.kind != "V":  # none of its dtypes in use
+        return None
+    return next((f for f in FORMAT_ML_DTYPES if format_numpy(f) == a.dtype), None)
 
 
 def to_carrier(a: np.ndarray) -> np.ndarray:
@@ -107,12 +123,23 @@ def to_array(tensor: TensorProto, what: str) -> np.ndarray:
     """A TensorProto (external data already loaded) as a numpy array of a supported dtype
     (an emulated type's stays of its ml_dtypes type; `to_carrier` converts it)."""
     dtype_of(tensor.data_type, what)
-    return np.asarray(numpy_helper.to_array(tensor))
+    native = _NATIVE.get(tensor.data_type)
+    if native is None or sys.byteorder != "little" or tensor.HasField("data_location") and \
+            tensor.data_location == TensorProto.EXTERNAL:
+        return np.asarray(onnx_package().numpy_helper.to_array(tensor))
+    dtype, field = native
+    shape = tuple(tensor.dims)
+    if tensor.raw_data:
+        return np.frombuffer(tensor.raw_data, dtype).reshape(shape)
+    values = getattr(tensor, field)
+    if dtype is np.float16:
+        return np.array(values, np.uint16).view(np.float16).reshape(shape)
+    return np.array(values, dtype).reshape(shape)
 
 
-def sparse_to_array(sparse: onnx.SparseTensorProto, what: str) -> np.ndarray:
+def sparse_to_array(sparse: pb.SparseTensorProto, what: str) -> np.ndarray:
     values = to_array(sparse.values, what)
-    indices = numpy_helper.to_array(sparse.indices).astype(np.int64)
+    indices = to_array(sparse.indices, what).astype(np.int64)
     shape = tuple(sparse.dims)
     dense = np.zeros(int(np.prod(shape)), values.dtype)
     if indices.ndim == 2:  # [nnz, rank] coordinates
@@ -149,7 +176,7 @@ def attribute_value(attr: AttributeProto, what: str) -> Any:
     raise DTypeError(f"{what} has an attribute kind tfrt-ray does not read ({t})")
 
 
-def tensor_type(type_proto: onnx.TypeProto, what: str) -> TensorType | None:
+def tensor_type(type_proto: pb.TypeProto, what: str) -> TensorType | None:
     """The TensorType a value's declared ONNX type gives; None when its rank is unknown.
 
     A dim with ``dim_value`` is static, one with ``dim_param`` the symbol of that name,
@@ -179,7 +206,7 @@ def tensor_type(type_proto: onnx.TypeProto, what: str) -> TensorType | None:
     return TensorType(dtype, tuple(dims))
 
 
-def sequence_elem(type_proto: onnx.TypeProto) -> onnx.TypeProto | None:
+def sequence_elem(type_proto: pb.TypeProto) -> pb.TypeProto | None:
     """The element type of a sequence (or optional sequence) type; None for others."""
     if type_proto.WhichOneof("value") == "optional_type":
         type_proto = type_proto.optional_type.elem_type
@@ -188,7 +215,7 @@ def sequence_elem(type_proto: onnx.TypeProto) -> onnx.TypeProto | None:
     return None
 
 
-def elem_format(type_proto: onnx.TypeProto) -> str | None:
+def elem_format(type_proto: pb.TypeProto) -> str | None:
     """The emulated format of a tensor (or optional / sequence) type; None if native."""
     while type_proto.WhichOneof("value") in ("optional_type", "sequence_type"):
         kind = type_proto.WhichOneof("value")
@@ -198,7 +225,7 @@ def elem_format(type_proto: onnx.TypeProto) -> str | None:
     return format_of(type_proto.tensor_type.elem_type)
 
 
-def elem_dtype(type_proto: onnx.TypeProto, what: str) -> str:
+def elem_dtype(type_proto: pb.TypeProto, what: str) -> str:
     """The IR dtype of a tensor type, or of the elements of an optional or sequence type;
     DTypeError for other kinds."""
     if type_proto.WhichOneof("value") == "optional_type":
@@ -210,9 +237,9 @@ def elem_dtype(type_proto: onnx.TypeProto, what: str) -> str:
     return dtype_of(type_proto.tensor_type.elem_type, what)
 
 
-def type_proto_of(t: TensorType, fmt: str | None = None) -> onnx.TypeProto:
+def type_proto_of(t: TensorType, fmt: str | None = None) -> pb.TypeProto:
     """The ONNX TypeProto of a TensorType, or of its emulated format (for ONNX's
     context-dependent functions)."""
     shape = [d if type(d) is int else (None if d == "?" else d) for d in t.shape]
     elem = FORMAT_TO_ONNX[fmt] if fmt else TOKEN_TO_ONNX[t.dtype]
-    return onnx.helper.make_tensor_type_proto(elem, shape)
+    return onnx_package().helper.make_tensor_type_proto(elem, shape)

@@ -232,6 +232,12 @@ FORMAT_CARRIERS = {
     "i2": "i8",
     "ui2": "ui8",
 }
+# Each format's numpy dtype: its name in ml_dtypes (imported only where a format is used).
+FORMAT_ML_DTYPES = {
+    "bf16": "bfloat16", "f8e4m3fn": "float8_e4m3fn", "f8e4m3fnuz": "float8_e4m3fnuz",
+    "f8e5m2": "float8_e5m2", "f8e5m2fnuz": "float8_e5m2fnuz", "f4e2m1": "float4_e2m1fn",
+    "i4": "int4", "ui4": "uint4", "i2": "int2", "ui2": "uint2",
+}
 
 
 @op("to_format", ("x",), {"format": Attr("str"), "saturate": Attr("bool", True)},
