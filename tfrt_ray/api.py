@@ -23,13 +23,14 @@ def load_cluster_config(path: Any) -> Any:
     return _load(path)
 
 
-def load_onnx(model: Any, *, base_dir: Any = None, dims: Any = None) -> Any:
+def load_onnx(model: Any, *, base_dir: Any = None, dims: Any = None, opt_level: int = 2) -> Any:
     """Loads an ONNX model (a path, bytes or ModelProto) as a program:
-    ``prog.run({"input": x}) -> dict``. ``tr.compile(prog)`` places it on devices.
-    ``dims={"seq": 128}`` fixes the named symbolic input dims."""
+    ``prog.run({"input": x}) -> dict``, compiled at ``opt_level`` (default 2: the passes
+    and fusions). ``tr.compile(prog)`` places it on devices. ``dims={"seq": 128}`` fixes
+    the named symbolic input dims."""
     from tfrt_ray.frontends.onnx import load_onnx as _load_onnx
 
-    return _load_onnx(model, base_dir=base_dir, dims=dims)
+    return _load_onnx(model, base_dir=base_dir, dims=dims, opt_level=opt_level)
 
 
 def function(fn: Callable | None = None, *, name: str | None = None, opt_level: int = 2) -> Any:

@@ -139,7 +139,8 @@ def cmd_run(args) -> int:
     _refuse_existing(args.output, args.overwrite, "--output")
     if args.batch_size is not None:
         warn("--batch-size applies to Parquet inputs; running the .npz inputs as given")
-    model = load_model(args.model, dims=parse_dims(args.dim))
+    model = load_model(args.model, dims=parse_dims(args.dim),
+                       opt_level=2 if args.opt_level is None else args.opt_level)
     feeds = _read_npz(args.inputs, model) if args.inputs else {}
     if model.graph is not None and model.kind == "onnx":
         model = _static_for(model, feeds)

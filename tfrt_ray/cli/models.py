@@ -97,8 +97,11 @@ def model_kind(path: str | Path) -> str:
 
 
 def load_model(path: str | Path, input_shapes: dict[str, tuple] | None = None,
-               dims: dict[str, int] | None = None, batch: int | None = None) -> Model:
-    """Loads ``path``; ``input_shapes`` re-declares ONNX input shapes (a batch size)."""
+               dims: dict[str, int] | None = None, batch: int | None = None,
+               opt_level: int = 2) -> Model:
+    """Loads ``path``; ``input_shapes`` re-declares ONNX input shapes (a batch size);
+    ``opt_level`` is for a model only `OnnxProgram` runs (the others are optimized by the
+    caller, once their shapes are known)."""
     path = Path(path)
     kind = model_kind(path)
     if not path.is_file():
@@ -123,7 +126,8 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple] | None = None,
     except StaticValueError:
         from tfrt_ray.frontends.onnx import load_onnx
 
-        return Model(path, kind, onnx_program=load_onnx(path, dims=dims), dims=dict(dims or {}))
+        program = load_onnx(path, dims=dims, opt_level=opt_level)
+        return Model(path, kind, onnx_program=program, dims=dict(dims or {}))
     return Model(path, kind, graph=imp.graph, dims=dict(dims or {}))
 
 

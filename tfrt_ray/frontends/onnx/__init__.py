@@ -41,11 +41,13 @@ def import_onnx(
 
 
 def load_onnx(
-    model: Any, *, base_dir: str | os.PathLike | None = None, dims: Any = None
+    model: Any, *, base_dir: str | os.PathLike | None = None, dims: Any = None,
+    opt_level: int = 2,
 ) -> OnnxProgram:
     """Loads an ONNX model as an `OnnxProgram` (``program.run(inputs) -> dict``);
-    ``dims={"seq": 128}`` fixes the named symbolic input dims."""
-    return OnnxProgram(model, base_dir=base_dir, dims=dims)
+    ``dims={"seq": 128}`` fixes the named symbolic input dims; ``opt_level`` (default 2)
+    picks the compiler passes."""
+    return OnnxProgram(model, base_dir=base_dir, dims=dims, opt_level=opt_level)
 
 
 __all__ = [

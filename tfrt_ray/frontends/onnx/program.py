@@ -9,6 +9,7 @@ as `tfrt_ray.function` does per Python signature, and caches it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from tfrt_ray.frontends.onnx.tensors import (
 )
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.ir.types import TensorType, numpy_dtype
+from tfrt_ray.passes import optimize, passes_for
 from tfrt_ray.runtime import feeds as _feeds
 
 CACHE_SIZE = 32
@@ -42,6 +44,10 @@ class OnnxProgram:
     Args:
         model: a path, the model's bytes, or an ``onnx.ModelProto``.
         base_dir: the folder of external data files (default: the model file's folder).
+        dims: symbolic input dims to fix, by name (``{"seq": 128}``).
+        opt_level: the compiler passes run on each compiled graph (0: none, 1: cleanup,
+            2, the default: also batch-norm folding and the fusions), as for
+            ``tr.function`` and ``tr.compile``.
 
     Example:
         >>> prog = OnnxProgram("model.onnx")
@@ -51,8 +57,10 @@ class OnnxProgram:
 
     def __init__(
         self, model: str | bytes | os.PathLike | pb.ModelProto, *, base_dir: Any = None,
-        dims: Any = None,
+        dims: Any = None, opt_level: int = 2,
     ) -> None:
+        passes_for(opt_level)  # a ConfigError for a level that does not exist
+        self.opt_level = opt_level
         self._loaded = read_model(model, base_dir, dims=dims)
         g = self._loaded.proto.graph
         inits = {t.name for t in g.initializer} | {s.values.name for s in g.sparse_initializer}
@@ -186,6 +194,11 @@ class OnnxProgram:
     # ---- compiling ----------------------------------------------------------------------
 
     def _compile(self, imp: OnnxImport) -> tuple[OnnxImport, CompiledStage]:
+        """The passes of ``opt_level``, then the CPU stage's own compilation (the kernels,
+        oneDNN and its layouts, the memory plan), as a CPU device actor compiles a stage;
+        the host runs it on one core (an actor on the cores it was given)."""
+        if self.opt_level:
+            imp = dataclasses.replace(imp, graph=optimize(imp.graph, level=self.opt_level))
         g = imp.graph
         return imp, CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
 

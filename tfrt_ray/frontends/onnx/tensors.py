@@ -81,11 +81,16 @@ def format_of(elem_type: int) -> str | None:
     return EMULATED.get(elem_type)
 
 
+@cache
+def _formats_by_dtype() -> dict[np.dtype, str]:
+    return {format_numpy(f): f for f in FORMAT_ML_DTYPES}
+
+
 def array_format(a: np.ndarray) -> str | None:
     """The emulated format of an array's dtype (None for a native one)."""
-    if "ml_dtypes" not in sys.modules or a.dtype.kind != "V":  # none of its dtypes in use
+    if "ml_dtypes" not in sys.modules:  # then no array has one of its dtypes
         return None
-    return next((f for f in FORMAT_ML_DTYPES if format_numpy(f) == a.dtype), None)
+    return _formats_by_dtype().get(a.dtype)
 
 
 def to_carrier(a: np.ndarray) -> np.ndarray:
