@@ -53,6 +53,33 @@ def test_an_override_that_must_be_static_is_folded_and_recompiled_when_given():
     assert prog.run({"x": x, "shape": np.array([2, 3], np.int64)})["y"].shape == (2, 3)
 
 
+
+def test_overrides_used_alike_are_folded_in_one_retry(monkeypatch):
+    """Forty weights made by ConstantOfShape from shape overrides (as in the onnx wheel's
+    light models) import twice, not once per override."""
+    from tfrt_ray.frontends.onnx import importer
+
+    n = 40
+    nodes, inputs, inits = [], [_io("x", [2])], []
+    acc = "x"
+    for i in range(n):
+        inits.append(numpy_helper.from_array(np.array([2], np.int64), f"s{i}"))
+        inputs.append(_io(f"s{i}", [1], TensorProto.INT64))
+        nodes.append(helper.make_node("ConstantOfShape", [f"s{i}"], [f"c{i}"],
+                                      value=numpy_helper.from_array(np.array([1.0], np.float32))))
+        nodes.append(helper.make_node("Add", [acc, f"c{i}"], [f"a{i}"]))
+        acc = f"a{i}"
+    m = _model(nodes, inputs, [_io(acc, [2])], inits)
+    runs = []
+    real_run = importer.Importer.run
+    monkeypatch.setattr(importer.Importer, "run", lambda self: runs.append(1) or real_run(self))
+    imp = import_model(m)
+    assert len(runs) == 2
+    assert set(imp.folded) == {f"s{i}" for i in range(n)}
+    prog = load_onnx(m)
+    x = np.zeros(2, np.float32)
+    np.testing.assert_array_equal(prog.run([x])[acc], [n, n])
+
 def test_every_constant_form():
     forms = {
         "value_float": (2.5, np.array(2.5, np.float32)),
