@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
+# Two workers (pytest-xdist), each a test session with its own local Ray; a file's tests
+# stay on one worker, so its session fixtures start once. Most of the suite waits on Ray
+# processes, so two workers halve it even on two loaded cores.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch
