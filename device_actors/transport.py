@@ -22,13 +22,16 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 
 from device_actors import arena
 from tfrt_ray.errors import DeviceError, TfrtRayError
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ def encode(value):
     """A kernel's value as a WireTensor (errors pass through unchanged)."""
     if isinstance(value, TfrtRayError):
         return value
+    import pyarrow as pa  # here: the host device never encodes, and start-up skips its import
+
     array = np.ascontiguousarray(value)  # copies only a strided view
     # np.shape: ascontiguousarray makes a 0-d value 1-d, the wire keeps its own shape
     return WireTensor(dtype_token(array.dtype), np.shape(value), pa.py_buffer(array))

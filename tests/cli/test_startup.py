@@ -14,8 +14,8 @@ import numpy as np
 from tests.cli.conftest import reference
 
 # Imports an in-process run of a float model never needs: the onnx package (which pulls
-# ml_dtypes, about a second), Ray, and scipy.
-HEAVY = ("onnx.helper", "ml_dtypes", "ray", "scipy")
+# ml_dtypes, about a second), Ray, scipy, pyarrow (an .npz run) and asyncio (jobs' log tail).
+HEAVY = ("onnx.helper", "ml_dtypes", "ray", "scipy", "pyarrow", "asyncio")
 
 _RUN_AND_REPORT = f"""
 import json, sys

@@ -12,7 +12,6 @@ command never turns authentication off; a refused token is an error that says so
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shlex
 import sys
 import time
@@ -169,6 +168,8 @@ def _follow(args, jobs, job_id: str) -> None:
         async for chunk in jobs.tail_job_logs(job_id):
             sys.stdout.write(chunk)
             sys.stdout.flush()
+
+    import asyncio  # here: its import (with ssl) costs every other command ~50 ms
 
     try:
         asyncio.run(tail())
