@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.distributed
 	$(PY) -m benchmarks.partitioner_scale
 	$(PY) -m benchmarks.passes
+	$(PY) -m benchmarks.startup
 	$(PY) -m benchmarks.onnx_models
 	$(PY) -m benchmarks.batch_inference
 	$(PY) -m benchmarks.ort_device

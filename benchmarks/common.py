@@ -26,8 +26,30 @@ def summary(samples: list[float]) -> tuple[float, float]:
     return min(samples), statistics.median(samples)
 
 
+# The CPU flags that decide which kernels are fast (BENCHMARKS.md quotes them with figures).
+_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu() -> str:
+    """The CPU model and its kernel-relevant flags, from /proc/cpuinfo."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return f"{model} [{' '.join(f for f in _FLAGS if f in flags) or 'no AVX2'}]"
+
+
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return (f"{cpu()}, {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}")
 
 
 def save(name: str, rows: list[dict]) -> None:

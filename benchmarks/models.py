@@ -29,7 +29,13 @@ def light_model_path(name: str = "light_resnet50.onnx") -> str:
 
 def resnet50_light(seed: int = 0) -> onnx.ModelProto:
     """ResNet-50 (1x3x224x224 -> 1x1000 softmax) with seeded random weights."""
-    src = onnx.load(light_model_path())
+    return light_model("resnet50", seed)
+
+
+def light_model(name: str, seed: int = 0) -> onnx.ModelProto:
+    """One of the onnx wheel's light models (resnet50, squeezenet, ...; 1x3x224x224
+    input) with seeded random weights in place of its constant fills."""
+    src = onnx.load(light_model_path(f"light_{name}.onnx"))
     g = src.graph
     rng = np.random.default_rng(seed)
     inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
@@ -61,12 +67,20 @@ def resnet50_light(seed: int = 0) -> onnx.ModelProto:
     initializers = [numpy_helper.from_array(v, k) for k, v in weights.items()]
     initializers += [numpy_helper.from_array(v, k) for k, v in inits.items()
                      if k in used and k not in weights]
-    data = g.input[0]
-    graph = helper.make_graph(nodes, "resnet50_light", [data], list(g.output), initializers)
+    init_names = {t.name for t in g.initializer}
+    data = next(i for i in g.input if i.name not in init_names)  # the image
+    graph = helper.make_graph(nodes, f"{name}_light", [data], list(g.output), initializers)
     model = helper.make_model(graph, opset_imports=list(src.opset_import))
     model.ir_version = 8  # initializers need not be graph inputs
     onnx.checker.check_model(model)
     return model
+
+
+def light_input(model: onnx.ModelProto, seed: int = 1) -> dict[str, np.ndarray]:
+    """A seeded 1x3x224x224 image for a `light_model`, by its input's name."""
+    x = np.random.default_rng(seed).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    init_names = {t.name for t in model.graph.initializer}
+    return {next(i.name for i in model.graph.input if i.name not in init_names): x}
 
 
 def resnet50_input(seed: int = 1) -> dict[str, np.ndarray]:

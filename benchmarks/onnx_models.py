@@ -6,6 +6,8 @@ ONNX Runtime, in one run. Also the compiler's pass levels, and executable load t
 Models (built locally by `benchmarks.models`, seeded random weights): ResNet-50 (the light
 ResNet-50 of the onnx wheel, 1x3x224x224) and a BERT-base-size encoder (seq 128).
 
+- tfrt-ray ``tr.load_onnx(path).run(feeds)``: the default path (opt_level 2 and the CPU
+  stage's compilation), held to one thread like the rest.
 - tfrt-ray: import -> ``optimize(level)`` -> ``CompiledStage(..., cores=1)``, run
   in-process with BLAS and OpenMP held to one thread (threadpoolctl). The stage's
   convolutions run through oneDNN on channels-last values where it is installed
@@ -105,6 +107,21 @@ def bench_model(label, model, feeds, number, repeat, rows):
     rows.append({"model": label, "runtime": "onnxruntime", "min_ms": ort_t[0] * 1e3,
                  "median_ms": ort_t[1] * 1e3, "ratio_vs_ort_min": 1.0,
                  "ratio_vs_ort_median": 1.0})
+    # What the README shows first: tr.load_onnx(model).run(feeds), all defaults.
+    import tfrt_ray as tr
+
+    prog = tr.load_onnx(model)
+    name_in = prog.input_names
+    with threadpool_limits(1):
+        def default_run():
+            return prog.run({n: feeds[n] for n in name_in})
+
+        check(f"{label} load_onnx().run", next(iter(default_run().values())), want)
+        t = summary(timeit(default_run, number, repeat))
+    rows.append({"model": label, "runtime": "tfrt-ray tr.load_onnx(path).run (default)",
+                 "nodes": len(prog.graph.nodes), "min_ms": t[0] * 1e3,
+                 "median_ms": t[1] * 1e3, "ratio_vs_ort_min": t[0] / ort_t[0],
+                 "ratio_vs_ort_median": t[1] / ort_t[1]})
     for level, onednn_off in ((0, False), (1, False), (2, False), (2, True)):
         with onednn.turned_off() if onednn_off else contextlib.nullcontext():
             g, stage = tfrt_stage(model, level)
@@ -163,7 +180,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--keep-openblas-env", action="store_true",
                         help="leave OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as they are")
-    parser.add_argument("--only", choices=("resnet", "bert", "load"), action="append")
+    parser.add_argument("--only", choices=("resnet", "squeezenet", "bert", "load"),
+                        action="append")
     args = parser.parse_args()
     if not args.keep_openblas_env:
         _reexec_without_openblas_env(sys.argv[1:])
@@ -171,7 +189,7 @@ def main() -> None:
     from benchmarks import models
 
     repeat = 5 if args.quick else 15
-    only = set(args.only or ("resnet", "bert", "load"))
+    only = set(args.only or ("resnet", "squeezenet", "bert", "load"))
     rows: list[dict] = []
     print(f"machine: {machine()}; BLAS: {blas_note()}")
     try:
@@ -183,6 +201,9 @@ def main() -> None:
         resnet, rfeeds = models.resnet50_light(), models.resnet50_input()
     if "resnet" in only:
         bench_model("resnet50-light", resnet, rfeeds, 1, repeat, rows)
+    if "squeezenet" in only:
+        squeeze = models.light_model("squeezenet")
+        bench_model("squeezenet-light", squeeze, models.light_input(squeeze), 1, repeat, rows)
     if "bert" in only:
         bench_model("bert-base-seq128", models.bert_base(128), models.bert_input(128), 1,
                     repeat, rows)
