@@ -35,33 +35,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tfrt_ray import cache_file
 from tfrt_ray.config import hash_cache_path
 from tfrt_ray.errors import InputError
 
 VERSION = 2  # 2: files are identified by a hash of every byte
 _CHUNK = 1 << 20  # bytes read at a time while hashing
 _CACHE_ENTRIES = 4096  # files whose hash the cache keeps
-
-
-def _load_cache(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _store_cache(path: Path, key: str, digest: str) -> None:
-    """Add one entry, written atomically; a cache that cannot be written is skipped."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = _load_cache(path)
-        data[key] = digest
-        for old in list(data)[: max(0, len(data) - _CACHE_ENTRIES)]:  # oldest first
-            del data[old]
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
 
 
 def file_identity(path: str | Path, head: bool = False) -> dict[str, Any]:
@@ -73,14 +53,14 @@ def file_identity(path: str | Path, head: bool = False) -> dict[str, Any]:
     st = path.stat()
     key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
     cache = hash_cache_path()
-    digest = _load_cache(cache).get(key)
+    digest = cache_file.load(cache).get(key)
     if not isinstance(digest, str):
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(_CHUNK), b""):
                 h.update(chunk)
         digest = h.hexdigest()
-        _store_cache(cache, key, digest)
+        cache_file.store(cache, {key: digest}, _CACHE_ENTRIES)
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
             "sha256": digest}
 
