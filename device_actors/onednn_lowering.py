@@ -14,8 +14,10 @@ The graph is NCHW everywhere (ONNX's layout). oneDNN's fast convolutions want NH
 - any other reader of an NHWC value, and the stage's outputs, get one NCHW copy of it
   (one oneDNN reorder per value, made just before its first such reader);
 - a product by constant (K, N) weights (``matmul``, ``fused_matmul`` with its bias and
-  activation) runs as a oneDNN matmul with the weights packed once: 255-260 GFLOP/s on
-  BERT's shapes, against 205-235 for OpenBLAS plus a separate bias pass.
+  activation) runs as a oneDNN matmul with the weights packed once, where a timed trial
+  on this machine finds it faster than the NumPy kernel (``device_actors.autotune``): on
+  an AVX-512 Xeon it reached 255-260 GFLOP/s on BERT's shapes against 205-235 for OpenBLAS
+  plus a separate bias pass; on an AVX2-only EPYC OpenBLAS won.
 
 These are the device's decisions, made when the stage is compiled: the graph, its passes,
 the plan and the executable file stay layout-free, and a device without oneDNN runs the
@@ -68,6 +70,7 @@ class _Rewrite:
         self.steps: list[tuple] = []
         self.nodes: list = []
         self.moved = 0
+        self._machine: str | None = None  # autotune.machine_key(), once per stage
 
     def _new_slot(self) -> int:
         self.stage.template.append(None)
@@ -132,8 +135,30 @@ class _Rewrite:
             mm = onednn.MatMul(a_t.shape, w, b, activation=activation)
         except KernelLibraryError:
             return False
+        if self._numpy_is_faster(step, mm, a_t, w, b, activation):
+            return False
         self._emit((UNARY, mm, self._nchw(args[0]), _out(step), None), node)
         return True
+
+    def _numpy_is_faster(self, step, mm, a_t: TensorType, w, b, activation: str) -> bool:
+        """Whether the step's own kernel (NumPy's matmul on OpenBLAS, then the bias and
+        activation) beats oneDNN's on this machine: a timed trial, cached per machine
+        (device_actors.autotune). oneDNN is the rule: it won on the AVX-512 machine the
+        lowering was first tuned on, and the trial corrects it where it loses."""
+        from device_actors import autotune
+
+        onednn.set_threads(self.stage.cores)  # as the stage runs (and as the key says)
+        if self._machine is None:
+            self._machine = autotune.machine_key()
+        a = np.random.default_rng(0).standard_normal(a_t.shape, dtype=np.float32)
+        consts = (w,) if b is None else (w, b)
+        fn = step[1]
+        shapes = f"{a_t.shape}x{w.shape}{'+b' if b is not None else ''}:{activation}" \
+                 f":{self.stage.cores}t"
+        choice = autotune.choose("matmul", shapes, {"onednn": lambda: mm(a),
+                                                    "numpy": lambda: fn(a, *consts)},
+                                 rule="onednn", key=self._machine)
+        return choice == "numpy"
 
     def _pool(self, node, step) -> bool:
         (x,) = step_reads(step)

@@ -15,13 +15,17 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _hash_cache_of_the_session(tmp_path_factory):
-    """Batch runs cache file hashes; the suite keeps its cache out of the user's home
-    (subprocesses inherit the variable)."""
-    before = os.environ.get("TFRT_RAY_HASH_CACHE")
-    os.environ["TFRT_RAY_HASH_CACHE"] = str(tmp_path_factory.mktemp("hash-cache") / "h.json")
+def _caches_of_the_session(tmp_path_factory):
+    """Batch runs cache file hashes and CPU stages their measured kernel choices; the suite
+    keeps both caches out of the user's home (subprocesses inherit the variables)."""
+    where = tmp_path_factory.mktemp("caches")
+    names = {"TFRT_RAY_HASH_CACHE": where / "file-hashes.json",
+             "TFRT_RAY_AUTOTUNE_CACHE": where / "kernel-choices.json"}
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(path) for name, path in names.items()})
     yield
-    if before is None:
-        os.environ.pop("TFRT_RAY_HASH_CACHE", None)
-    else:
-        os.environ["TFRT_RAY_HASH_CACHE"] = before
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
