@@ -120,7 +120,7 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple] | None = None,
     if dims or batch:
         dims = _with_batch(loaded.proto, dict(dims or {}), batch)
         fix_dims(loaded.proto, dims)
-    defaults = initializer_inputs(loaded.proto.graph)
+    defaults = initializer_inputs(loaded)
     try:
         imp = import_model(loaded, input_shapes=input_shapes or None, static_inputs=defaults)
     except StaticValueError:

@@ -37,7 +37,7 @@ def inspect_onnx(path: str, show_ir: bool = False) -> int:
     _print_counts(counts)
 
     try:
-        imp = import_model(loaded, static_inputs=initializer_inputs(g))
+        imp = import_model(loaded, static_inputs=initializer_inputs(loaded))
     except UnknownOpError as err:
         missing = unsupported_ops(proto)
         print(f"unsupported ops ({len(missing) or '?'}):")

@@ -116,7 +116,7 @@ def _import_model(model, base_dir, input_shapes, static_inputs) -> OnnxImport:
         except StaticValueError as err:
             # Fold the optional overrides the value depends on to their defaults, and retry.
             if defaults is None:
-                defaults = initializer_inputs(loaded.proto.graph)
+                defaults = initializer_inputs(loaded)
             need = [n for n in getattr(err, "value_deps", ()) if n in defaults and n not in static]
             if not need:
                 raise
@@ -143,11 +143,11 @@ def _used_alike(graph: pb.GraphProto, names: list[str], candidates: list[str]) -
         [*names, *(c for c in candidates if uses.get(c, set()) & wanted)]))
 
 
-def initializer_inputs(graph: pb.GraphProto) -> dict[str, np.ndarray]:
+def initializer_inputs(loaded: LoadedModel) -> dict[str, np.ndarray]:
     """Initializers the graph also lists as inputs (optional overrides) -> their values."""
+    graph = loaded.proto.graph
     listed = {i.name for i in graph.input}
-    return {t.name: to_array(t, f"initializer '{t.name}'") for t in graph.initializer
-            if t.name in listed}
+    return {t.name: loaded.initializer(t) for t in graph.initializer if t.name in listed}
 
 
 class Importer(GraphEmitter):
@@ -162,6 +162,7 @@ class Importer(GraphEmitter):
     ) -> None:
         super().__init__(loaded.proto.graph.name or "onnx_model", loaded.path)
         self.model = loaded.proto
+        self.loaded = loaded
         self.input_shapes = input_shapes
         self.static_inputs = static_inputs
         self.folded = folded
@@ -255,9 +256,10 @@ class Importer(GraphEmitter):
         )
 
     def _initializer(self, t: Any) -> np.ndarray:
+        """A top-level initializer's value."""
         if isinstance(t, pb.SparseTensorProto):
             return sparse_to_array(t, f"initializer '{t.values.name}'")
-        return to_array(t, f"initializer '{t.name}'")
+        return self.loaded.initializer(t)
 
     def _input_type(self, inp: pb.ValueInfoProto) -> TensorType:
         t = tensor_type(inp.type, f"graph input '{inp.name}'")

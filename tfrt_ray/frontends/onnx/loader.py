@@ -8,20 +8,34 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from tfrt_ray.errors import InputError, ModelLoadError
 from tfrt_ray.frontends.onnx.proto import AttributeProto, TensorProto, onnx_package, pb
+from tfrt_ray.frontends.onnx.tensors import NATIVE_DTYPES, raw_view, to_array
+from tfrt_ray.frontends.onnx.wire import split_weights
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A parsed model with its external data in memory; ``path`` is None for bytes."""
+    """A parsed model with its external data in memory; ``path`` is None for bytes.
+
+    A model read from a file or bytes holds its weights once: the main graph's
+    initializers are left out of ``proto`` and are read-only views of the bytes read
+    (``weights``, by name; `tfrt_ray.frontends.onnx.wire`). `initializer` is the one way
+    to read an initializer of the main graph."""
 
     proto: pb.ModelProto
     path: str | None
+    weights: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def initializer(self, t: TensorProto) -> np.ndarray:
+        """The value of the main graph's initializer ``t``."""
+        view = self.weights.get(t.name)
+        return view if view is not None else to_array(t, f"initializer '{t.name}'")
 
 
 def read_model(
@@ -31,10 +45,11 @@ def read_model(
     """Parses ``model`` and loads its external data (from ``base_dir``, by default the
     model file's folder, or the working directory for bytes and protos)."""
     path: str | None = None
+    weights: dict = {}
     if isinstance(model, pb.ModelProto):
         proto = model
     elif isinstance(model, (bytes, bytearray, memoryview)):
-        proto = _parse(bytes(model), "the model bytes")
+        proto, weights = _parse_split(bytes(model), "the model bytes")
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         try:
@@ -45,7 +60,7 @@ def read_model(
                 f"cannot read ONNX model file '{path}': {exc.strerror or exc}",
                 hint="check the path (and that it is a file you may read)",
             ) from None
-        proto = _parse(data, f"'{path}'")
+        proto, weights = _parse_split(data, f"'{path}'")
     else:
         raise ModelLoadError(
             f"cannot load an ONNX model from a {type(model).__name__}",
@@ -69,7 +84,7 @@ def read_model(
         if proto is model:
             proto = _copy(proto)
         fix_dims(proto, dims)
-    return LoadedModel(proto, path)
+    return LoadedModel(proto, path, weights)
 
 
 def symbolic_dims(proto: pb.ModelProto) -> list[str]:
@@ -112,6 +127,27 @@ def _parse(data: bytes, what: str) -> pb.ModelProto:
             hint="re-export the model, or check the file was copied whole",
         ) from None
     return proto
+
+
+def _parse_split(data: bytes, what: str) -> tuple[pb.ModelProto, dict]:
+    """The model without its initializers' bytes, and those as views of ``data``."""
+    split = split_weights(data, NATIVE_DTYPES)
+    if split is None:
+        return _parse(data, what), {}
+    skeleton, spans = split
+    proto = _parse(skeleton, what)
+    weights = {}
+    for i, t in enumerate(proto.graph.initializer):
+        if i in spans:
+            try:
+                weights[t.name] = raw_view(data, spans[i], t, f"initializer '{t.name}'")
+            except ValueError as exc:
+                raise ModelLoadError(
+                    f"{what}: initializer '{t.name}' has {spans[i][1] - spans[i][0]} bytes "
+                    f"of data for shape {list(t.dims)} ({exc})",
+                    hint="re-export the model, or check the file was copied whole",
+                ) from None
+    return proto, weights
 
 
 def _copy(proto: pb.ModelProto) -> pb.ModelProto:

@@ -70,7 +70,7 @@ class OnnxProgram:
         )
         self.output_names: tuple[str, ...] = tuple(o.name for o in g.output)
         self._defaults = {
-            k: to_carrier(v) for k, v in initializer_inputs(self._loaded.proto.graph).items()
+            k: to_carrier(v) for k, v in initializer_inputs(self._loaded).items()
         }
         self._declared: dict[str, TensorType | None] = {}
         self._optional = {

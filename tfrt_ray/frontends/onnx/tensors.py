@@ -68,6 +68,18 @@ _NATIVE = {
 }
 
 
+# The ONNX dtypes whose raw_data NumPy reads as is (`wire.split_weights` views them).
+NATIVE_DTYPES = frozenset(_NATIVE) if sys.byteorder == "little" else frozenset()
+
+
+def raw_view(buf: bytes, span: tuple[int, int], tensor: TensorProto, what: str) -> np.ndarray:
+    """A tensor whose raw_data lies at ``buf[span[0]:span[1]]``, as a read-only view."""
+    dtype_of(tensor.data_type, what)
+    start, end = span
+    return np.frombuffer(memoryview(buf)[start:end], _NATIVE[tensor.data_type][0]).reshape(
+        tuple(tensor.dims))
+
+
 @cache
 def format_numpy(fmt: str) -> np.dtype:
     """The numpy (ml_dtypes) dtype of an emulated format."""
