@@ -28,17 +28,18 @@ from threadpoolctl import threadpool_limits
 
 import tfrt_ray as tr
 from benchmarks.common import save, summary, timeit
-from device_actors.actor import actor_env
+from device_actors.actor import configure_process
 from device_actors.kernels.reduce import reduce_sum
 
 MB100 = 25_000_000  # float32 elements in 100 MB
 
 
-@ray.remote(num_cpus=0, runtime_env={"env_vars": actor_env(1)})
+@ray.remote(num_cpus=0)
 class RawStage:
-    """A hand-written Ray stage: the peer of a device actor."""
+    """A hand-written Ray stage: the peer of a device actor (its process set up alike)."""
 
     def __init__(self, n: int = 0) -> None:
+        configure_process(1)
         self.big = np.ones(n, np.float32) if n else None
 
     def tiny_a(self, x):
@@ -58,7 +59,7 @@ class RawStage:
         return float(reduce_sum(a, axes=None, keepdims=False))
 
 
-@ray.remote(num_cpus=0, runtime_env={"env_vars": actor_env(1)})
+@ray.remote(num_cpus=0)
 class RawMlpStage:
     """A hand-written Ray pipeline stage of ``relu(x @ w)`` layers, with the kernel a CPU
     device actor uses for them (oneDNN's matmul where installed, else NumPy's)."""
@@ -66,7 +67,7 @@ class RawMlpStage:
     def __init__(self, weights: list) -> None:
         from device_actors.kernels import onednn
 
-        threadpool_limits(1)
+        configure_process(1)
         if onednn.available():
             onednn.set_threads(1)
             self.layers = [onednn.MatMul((256, w.shape[0]), w, None, activation="relu")

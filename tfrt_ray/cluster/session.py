@@ -342,7 +342,7 @@ def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
            device_type: str = "cpu", arena: tuple[str | None, int] = (None, 0)):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from device_actors.actor import DeviceActor, actor_env
+    from device_actors.actor import DeviceActor
 
     options: dict[str, Any] = {"num_cpus": cores}
     if device_type != "cpu":
@@ -352,7 +352,6 @@ def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
         options["num_cpus"] = cores
     return DeviceActor.options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=soft),
-        runtime_env={"env_vars": actor_env(cores)},
         max_restarts=0,  # the runtime replaces dead devices itself (and reloads them)
         **options,
     ).remote(device_id, device_type, cores, mem_limit, *arena)
