@@ -14,6 +14,7 @@ import pytest
 from tfrt_ray.cluster.reaper import session_pids
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.integration
 
 DRIVER = """
 import sys, time
