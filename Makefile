@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.passes
 	$(PY) -m benchmarks.startup
 	$(PY) -m benchmarks.onnx_models
+	$(PY) -m benchmarks.memory
 	$(PY) -m benchmarks.batch_inference
 	$(PY) -m benchmarks.ort_device
 	$(PY) -m benchmarks.gpu

@@ -6,6 +6,8 @@
   He-scaled, so activations stay finite and outputs are not trivially constant.
 - `bert_base(seq=128)`: a BERT-base-size encoder (12 layers, hidden 768, 12 heads, FFN
   3072, GELU via Erf, LayerNormalization), batch 1, seeded random weights.
+- `gpt2_small(seq=128)`: a GPT-2-small-size decoder (12 pre-LN layers, hidden 768, 12
+  heads, fused QKV, causal mask, tanh GELU, LM head over 50257 tokens), seeded weights.
 - `small_mlp()`: 64 -> 256 -> 256 -> 10 with ReLU, symbolic batch dim, for batch inference.
 
 Each returns an ``onnx.ModelProto``.
@@ -88,35 +90,55 @@ def resnet50_input(seed: int = 1) -> dict[str, np.ndarray]:
     return {"gpu_0/data_0": x}
 
 
+class _Builder:
+    """Nodes and seeded initializers of a transformer-size ONNX graph."""
+
+    def __init__(self, seed: int, hidden: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.hidden = hidden
+        self.inits: list[TensorProto] = []
+        self.nodes: list[onnx.NodeProto] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def dense(self, name: str, shape: tuple[int, ...]) -> str:
+        return self.const(name, self.rng.standard_normal(shape, dtype=np.float32)
+                          * np.float32(0.02))
+
+    def node(self, op: str, inputs: list[str], out: str | list[str], **attrs) -> str:
+        outs = [out] if isinstance(out, str) else out
+        self.nodes.append(helper.make_node(op, inputs, outs, name=outs[0], **attrs))
+        return out
+
+    def layer_norm(self, x: str, name: str, epsilon: float = 1e-12) -> str:
+        rng, hidden = self.rng, self.hidden
+        g = self.const(f"{name}.gamma",
+                       (1.0 + 0.1 * rng.standard_normal(hidden)).astype(np.float32))
+        b = self.const(f"{name}.beta", (0.1 * rng.standard_normal(hidden)).astype(np.float32))
+        return self.node("LayerNormalization", [x, g, b], f"{name}.out", axis=-1,
+                         epsilon=epsilon)
+
+    def linear(self, x: str, name: str, n_in: int, n_out: int) -> str:
+        w = self.dense(f"{name}.w", (n_in, n_out))
+        b = self.const(f"{name}.b", (0.02 * self.rng.standard_normal(n_out)).astype(np.float32))
+        return self.node("Add", [self.node("MatMul", [x, w], f"{name}.mm"), b], f"{name}.out")
+
+    def model(self, name: str, inputs: list, outputs: list) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model
+
+
 def bert_base(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: int = 12,
               ffn: int = 3072, vocab: int = 30522, seed: int = 0) -> onnx.ModelProto:
     """A BERT-base-size encoder: input_ids int64 [1, seq] -> hidden states [1, seq, hidden]."""
-    rng = np.random.default_rng(seed)
+    m = _Builder(seed, hidden)
+    node, const, linear, layer_norm = m.node, m.const, m.linear, m.layer_norm
     head = hidden // heads
-    inits: list[TensorProto] = []
-    nodes: list[onnx.NodeProto] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def dense(name: str, shape: tuple[int, ...]) -> str:
-        return const(name, rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02))
-
-    def node(op: str, inputs: list[str], out: str, **attrs) -> str:
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def layer_norm(x: str, name: str) -> str:
-        g = const(f"{name}.gamma", (1.0 + 0.1 * rng.standard_normal(hidden)).astype(np.float32))
-        b = const(f"{name}.beta", (0.1 * rng.standard_normal(hidden)).astype(np.float32))
-        return node("LayerNormalization", [x, g, b], f"{name}.out", axis=-1, epsilon=1e-12)
-
-    def linear(x: str, name: str, n_in: int, n_out: int) -> str:
-        w = dense(f"{name}.w", (n_in, n_out))
-        b = const(f"{name}.b", (0.02 * rng.standard_normal(n_out)).astype(np.float32))
-        return node("Add", [node("MatMul", [x, w], f"{name}.mm"), b], f"{name}.out")
-
     const("shape.heads", np.array([1, seq, heads, head], np.int64))
     const("shape.hidden", np.array([1, seq, hidden], np.int64))
     const("scale", np.array(1.0 / math.sqrt(head), np.float32))
@@ -124,8 +146,8 @@ def bert_base(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: int
     const("one", np.array(1.0, np.float32))
     const("rsqrt2", np.array(1.0 / math.sqrt(2.0), np.float32))
 
-    words = dense("emb.words", (vocab, hidden))
-    pos = dense("emb.pos", (1, seq, hidden))
+    words = m.dense("emb.words", (vocab, hidden))
+    pos = m.dense("emb.pos", (1, seq, hidden))
     x = node("Gather", [words, "input_ids"], "emb.gather", axis=0)
     x = node("Add", [x, pos], "emb.sum")
     x = layer_norm(x, "emb.ln")
@@ -153,17 +175,68 @@ def bert_base(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: int
                          node("Add", [e, "one"], f"{p}.ge1")], f"{p}.gelu")
         h = linear(e, f"{p}.ff2", ffn, hidden)
         x = layer_norm(node("Add", [h, x], f"{p}.res2"), f"{p}.ln2")
-    nodes.append(helper.make_node("Identity", [x], ["hidden_states"], name="hidden_states"))
-    graph = helper.make_graph(
-        nodes, "bert_base",
+    node("Identity", [x], "hidden_states")
+    return m.model(
+        "bert_base",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq])],
-        [helper.make_tensor_value_info("hidden_states", TensorProto.FLOAT, [1, seq, hidden])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+        [helper.make_tensor_value_info("hidden_states", TensorProto.FLOAT, [1, seq, hidden])])
+
+
+def gpt2_small(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: int = 12,
+               vocab: int = 50257, seed: int = 0) -> onnx.ModelProto:
+    """A GPT-2-small-size decoder: input_ids int64 [1, seq] -> logits [1, seq, vocab].
+
+    Pre-LayerNorm blocks, one fused QKV projection split three ways, a causal mask (Where
+    over a constant lower-triangular mask), GELU in GPT-2's tanh form, a final LayerNorm
+    and an untied LM head (hidden x vocab)."""
+    m = _Builder(seed, hidden)
+    node, const, linear = m.node, m.const, m.linear
+    head = hidden // heads
+    const("shape.heads", np.array([1, seq, heads, head], np.int64))
+    const("shape.hidden", np.array([1, seq, hidden], np.int64))
+    const("split.qkv", np.array([hidden] * 3, np.int64))
+    const("scale", np.array(1.0 / math.sqrt(head), np.float32))
+    const("causal", np.tril(np.ones((seq, seq), bool)))
+    const("neg_inf", np.array(-1e9, np.float32))
+    const("half", np.array(0.5, np.float32))
+    const("one", np.array(1.0, np.float32))
+    const("gelu.c", np.array(math.sqrt(2.0 / math.pi), np.float32))
+    const("gelu.k", np.array(0.044715, np.float32))
+
+    words = m.dense("wte", (vocab, hidden))
+    pos = m.dense("wpe", (1, seq, hidden))
+    x = node("Add", [node("Gather", [words, "input_ids"], "emb.gather", axis=0), pos],
+             "emb.sum")
+    for i in range(layers):
+        p = f"h{i}"
+        qkv = linear(m.layer_norm(x, f"{p}.ln1", 1e-5), f"{p}.qkv", hidden, 3 * hidden)
+        q, k, v = node("Split", [qkv, "split.qkv"], [f"{p}.q", f"{p}.k", f"{p}.v"], axis=-1)
+        q = node("Transpose", [node("Reshape", [q, "shape.heads"], f"{p}.qr")], f"{p}.qt",
+                 perm=[0, 2, 1, 3])
+        k = node("Transpose", [node("Reshape", [k, "shape.heads"], f"{p}.kr")], f"{p}.kt",
+                 perm=[0, 2, 3, 1])
+        v = node("Transpose", [node("Reshape", [v, "shape.heads"], f"{p}.vr")], f"{p}.vt",
+                 perm=[0, 2, 1, 3])
+        s = node("Mul", [node("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.scores")
+        s = node("Where", ["causal", s, "neg_inf"], f"{p}.masked")
+        c = node("MatMul", [node("Softmax", [s], f"{p}.probs", axis=-1), v], f"{p}.ctx")
+        c = node("Transpose", [c], f"{p}.ctxt", perm=[0, 2, 1, 3])
+        c = node("Reshape", [c, "shape.hidden"], f"{p}.ctxr")
+        x = node("Add", [x, linear(c, f"{p}.proj", hidden, hidden)], f"{p}.res1")
+        h = linear(m.layer_norm(x, f"{p}.ln2", 1e-5), f"{p}.fc", hidden, 4 * hidden)
+        cube = node("Mul", [node("Mul", [h, h], f"{p}.h2"), h], f"{p}.h3")
+        inner = node("Mul", [node("Add", [h, node("Mul", [cube, "gelu.k"], f"{p}.kh3")],
+                                  f"{p}.gsum"), "gelu.c"], f"{p}.ginner")
+        g = node("Mul", [node("Mul", [h, "half"], f"{p}.gh"),
+                         node("Add", [node("Tanh", [inner], f"{p}.tanh"), "one"],
+                              f"{p}.g1")], f"{p}.gelu")
+        x = node("Add", [x, linear(g, f"{p}.mlp", 4 * hidden, hidden)], f"{p}.res2")
+    x = m.layer_norm(x, "ln_f", 1e-5)
+    node("MatMul", [x, m.dense("lm_head", (hidden, vocab))], "logits")
+    return m.model(
+        "gpt2_small",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, seq, vocab])])
 
 
 def bert_input(seq: int = 128, vocab: int = 30522, seed: int = 1) -> dict[str, np.ndarray]:

@@ -3,15 +3,19 @@ ONNX Runtime, in one run. Also the compiler's pass levels, and executable load t
 
     python -m benchmarks.onnx_models [--quick] [--keep-openblas-env]
 
-Models (built locally by `benchmarks.models`, seeded random weights): ResNet-50 (the light
-ResNet-50 of the onnx wheel, 1x3x224x224) and a BERT-base-size encoder (seq 128).
+Models (built locally by `benchmarks.models`, seeded random weights): ResNet-50 and
+SqueezeNet (the light models of the onnx wheel, 1x3x224x224), a BERT-base-size encoder and
+a GPT-2-small-size decoder (seq 128).
 
 - tfrt-ray ``tr.load_onnx(path).run(feeds)``: the default path (opt_level 2 and the CPU
-  stage's compilation), held to one thread like the rest.
+  stage's compilation, kernels chosen by trial: `device_actors.autotune`), held to one
+  thread like the rest; the row gives the first run's time (import, compile, trials) and
+  how many kernel trials it ran or found cached.
 - tfrt-ray: import -> ``optimize(level)`` -> ``CompiledStage(..., cores=1)``, run
   in-process with BLAS and OpenMP held to one thread (threadpoolctl). The stage's
   convolutions run through oneDNN on channels-last values where it is installed
-  (`device_actors.onednn_lowering`); the row "oneDNN off" is -O2 on the NumPy kernels only.
+  (`device_actors.onednn_lowering`); "kernels by rule" is -O2 with oneDNN wherever it
+  applies (``TFRT_RAY_KERNELS=rule``), "oneDNN off" -O2 on the NumPy kernels only.
 - ONNX Runtime: ``intra_op_num_threads=1``, ``inter_op_num_threads=1``, sequential,
   ``ORT_ENABLE_ALL``.
 - Levels 0 / 1 / 2: no passes / cleanup / cleanup + batch-norm folding and fusions.
@@ -96,10 +100,30 @@ def check(name: str, got, want) -> None:
                          f"{np.abs(got - want).max():.3g}")
 
 
-def bench_model(label, model, feeds, number, repeat, rows):
+@contextlib.contextmanager
+def _variant(variant: str):
+    """One thread, and the kernel choice a row names: "" (measured, the default), "rule"
+    (TFRT_RAY_KERNELS=rule) or "onednn off" (NumPy kernels only)."""
     from threadpoolctl import threadpool_limits
 
     from device_actors.kernels import onednn
+
+    before = os.environ.get("TFRT_RAY_KERNELS")
+    if variant == "rule":
+        os.environ["TFRT_RAY_KERNELS"] = "rule"
+    try:
+        with threadpool_limits(1), (onednn.turned_off() if variant == "onednn off"
+                                    else contextlib.nullcontext()):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("TFRT_RAY_KERNELS", None)
+        else:
+            os.environ["TFRT_RAY_KERNELS"] = before
+
+
+def bench_model(label, model, feeds, number, repeat, rows):
+    from threadpoolctl import threadpool_limits
 
     sess = ort_session(model)
     want = sess.run(None, feeds)[0]
@@ -107,35 +131,45 @@ def bench_model(label, model, feeds, number, repeat, rows):
     rows.append({"model": label, "runtime": "onnxruntime", "min_ms": ort_t[0] * 1e3,
                  "median_ms": ort_t[1] * 1e3, "ratio_vs_ort_min": 1.0,
                  "ratio_vs_ort_median": 1.0})
-    # What the README shows first: tr.load_onnx(model).run(feeds), all defaults.
+    # What the README shows first: tr.load_onnx(model).run(feeds), all defaults. It compiles
+    # on its first run, under the same one-thread limits as it runs (as a user's process
+    # holding those limits would); the kernel trials that compile makes are reported.
     import tfrt_ray as tr
+    from device_actors import autotune
 
-    prog = tr.load_onnx(model)
-    name_in = prog.input_names
+    before = autotune.report()
     with threadpool_limits(1):
-        def default_run():
-            return prog.run({n: feeds[n] for n in name_in})
-
-        check(f"{label} load_onnx().run", next(iter(default_run().values())), want)
-        t = summary(timeit(default_run, number, repeat))
+        t0 = time.perf_counter()
+        prog = tr.load_onnx(model)
+        feeds_in = {n: feeds[n] for n in prog.input_names}
+        first = prog.run(feeds_in)
+        load_s = time.perf_counter() - t0
+        check(f"{label} load_onnx().run", next(iter(first.values())), want)
+        t = summary(timeit(lambda: prog.run(feeds_in), number, repeat))
+    after = autotune.report()
     rows.append({"model": label, "runtime": "tfrt-ray tr.load_onnx(path).run (default)",
                  "nodes": len(prog.graph.nodes), "min_ms": t[0] * 1e3,
                  "median_ms": t[1] * 1e3, "ratio_vs_ort_min": t[0] / ort_t[0],
-                 "ratio_vs_ort_median": t[1] / ort_t[1]})
-    for level, onednn_off in ((0, False), (1, False), (2, False), (2, True)):
-        with onednn.turned_off() if onednn_off else contextlib.nullcontext():
+                 "ratio_vs_ort_median": t[1] / ort_t[1],
+                 "first_run_s": round(load_s, 2), "kernel_trials": after.trials - before.trials,
+                 "kernel_trials_cached": after.cached - before.cached,
+                 "kernel_trial_s": round(after.seconds - before.seconds, 2)})
+    prog = first = None  # free its weights before the rows below
+    for level, variant in ((0, ""), (1, ""), (2, ""), (2, "rule"), (2, "onednn off")):
+        with _variant(variant):
             g, stage = tfrt_stage(model, level)
-        fn = stage_fn(g, stage, feeds)
-        with threadpool_limits(1):
+            fn = stage_fn(g, stage, feeds)
             out = fn()
-            check(f"{label} level {level}", out[0], want)
+            check(f"{label} level {level} {variant}", out[0], want)
             t = summary(timeit(fn, number, repeat))
-        name = f"tfrt-ray -O{level}" + (", oneDNN off" if onednn_off else "")
+        name = f"tfrt-ray -O{level}" + {"": "", "rule": ", kernels by rule (oneDNN)",
+                                         "onednn off": ", oneDNN off"}[variant]
         rows.append({"model": label, "runtime": name, "nodes": len(g.nodes),
                      "onednn_ops": stage.onednn_ops,
                      "min_ms": t[0] * 1e3, "median_ms": t[1] * 1e3,
                      "ratio_vs_ort_min": t[0] / ort_t[0],
                      "ratio_vs_ort_median": t[1] / ort_t[1]})
+        del g, stage, fn, out
     # ONNX Runtime again after tfrt-ray, so a drift in machine load shows.
     ort_t2 = summary(timeit(lambda: sess.run(None, feeds), number, repeat))
     rows.append({"model": label, "runtime": "onnxruntime (again)", "min_ms": ort_t2[0] * 1e3,
@@ -180,7 +214,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--keep-openblas-env", action="store_true",
                         help="leave OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as they are")
-    parser.add_argument("--only", choices=("resnet", "squeezenet", "bert", "load"),
+    parser.add_argument("--only", choices=("resnet", "squeezenet", "bert", "gpt2", "load"),
                         action="append")
     args = parser.parse_args()
     if not args.keep_openblas_env:
@@ -189,7 +223,7 @@ def main() -> None:
     from benchmarks import models
 
     repeat = 5 if args.quick else 15
-    only = set(args.only or ("resnet", "squeezenet", "bert", "load"))
+    only = set(args.only or ("resnet", "squeezenet", "bert", "gpt2", "load"))
     rows: list[dict] = []
     print(f"machine: {machine()}; BLAS: {blas_note()}")
     try:
@@ -207,6 +241,9 @@ def main() -> None:
     if "bert" in only:
         bench_model("bert-base-seq128", models.bert_base(128), models.bert_input(128), 1,
                     repeat, rows)
+    if "gpt2" in only:
+        bench_model("gpt2-small-seq128", models.gpt2_small(128),
+                    models.bert_input(128, vocab=50257), 1, repeat, rows)
     if "load" in only:
         bench_load(resnet, rfeeds, repeat, rows)
     print(f"\n{'model':<18} {'runtime':<60} {'min ms':>9} {'median ms':>10} "
