@@ -3,9 +3,10 @@
     python -m benchmarks.memory [--model bert|gpt2|resnet] [--repeat 3]
 
 Each runtime runs in a fresh process of its own (so neither sees the other's pages): it
-loads the model file, runs it twice on one thread, and reports its peak RSS (``VmHWM``). The processes alternate, ``--repeat`` times each; figures are min and
-median in MiB, and the ratio to ONNX Runtime's. A third process that only imports NumPy
-and reads the input shows what the interpreter costs before any model.
+loads the model file, runs it twice on one thread, and reports its peak RSS (``VmHWM``).
+The processes alternate, ``--repeat`` times each; figures are min and median in MiB, and
+the ratio to ONNX Runtime's. A third process that only imports NumPy and reads the input
+shows what the interpreter costs before any model.
 
 - ONNX Runtime: ``InferenceSession(path)`` (1 intra-op thread, ORT_ENABLE_ALL), ``run``.
 - tfrt-ray: ``tr.load_onnx(path).run(feeds)``, all defaults.

@@ -18,8 +18,6 @@ from device_actors import transport
 from device_actors.arena import Arena, adopt_resident, blocks_to_write
 from device_actors.runtime import DeviceRuntime
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
 # glibc's allocator, told to keep freed memory up to these sizes for reuse (mallopt's
 # M_MMAP_THRESHOLD and M_TRIM_THRESHOLD). By default it gives a large block back to the
 # kernel when it is freed (munmap, or a trim of the heap), so a stage's intermediate tensors
@@ -34,9 +32,9 @@ MALLOC_OPTIONS = {
 
 
 def configure_process(cores: int) -> None:
-    """Sets up a device actor's process when the actor starts: BLAS and OpenMP pools
-    capped to its cores (the variables for libraries that load later, such as oneDNN's
-    OpenMP), and glibc's `MALLOC_OPTIONS`.
+    """Sets up a device actor's process when the actor starts: the BLAS and OpenMP pools
+    loaded so far capped to its cores (oneDNN's OpenMP, loaded with its first stage, is
+    set to them before every run: `onednn.set_threads`), and glibc's `MALLOC_OPTIONS`.
 
     Done here rather than through a Ray ``runtime_env``: an actor with one of its own
     cannot take one of the worker processes Ray starts ahead, so it waits for a fresh
@@ -44,7 +42,6 @@ def configure_process(cores: int) -> None:
     against 4.1 s with ``env_vars`` (2-core EPYC, unloaded)."""
     from threadpoolctl import threadpool_limits
 
-    os.environ.update({var: str(cores) for var in THREAD_VARS})
     threadpool_limits(cores)
     try:
         mallopt = ctypes.CDLL(None).mallopt

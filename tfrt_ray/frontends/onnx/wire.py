@@ -28,15 +28,11 @@ _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
 _MIN_SHARE = 0.5
 
 
-class _Malformed(Exception):
-    pass
-
-
 def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end or shift > 63:
-            raise _Malformed
+            raise ValueError("malformed protobuf")
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -76,9 +72,9 @@ def _fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, i
             length, value_at = _varint(buf, pos, end)
             pos = value_at + length
         else:  # groups: not in onnx.proto
-            raise _Malformed
+            raise ValueError("malformed protobuf")
         if pos > end:
-            raise _Malformed
+            raise ValueError("malformed protobuf")
         yield number, wire, key_at, value_at, pos
 
 
@@ -116,7 +112,7 @@ def split_weights(buf: bytes, native: frozenset[int]) -> tuple[bytes, dict[int, 
     end)`` in ``buf``. None where the file is not split (see the module docstring)."""
     try:
         return _split(buf, native)
-    except _Malformed:
+    except ValueError:  # of ours, from _fields: the bytes are not what we expect
         return None  # protobuf's parser says what is wrong
 
 
