@@ -9,6 +9,7 @@ region only, the original program with other weight values).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import itertools
@@ -33,6 +34,7 @@ class Subject:
 
     def __init__(self, name: str, graph: Graph, **kwargs) -> None:
         self.folder = tempfile.mkdtemp(prefix=f"fuzz-{name}-")
+        atexit.register(shutil.rmtree, self.folder, True)  # subjects live for the session
         self.graph = graph
         self.path = os.path.join(self.folder, "base.trx")
         write_executable(self.path, graph, **kwargs)
