@@ -9,6 +9,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from device_actors.autotune import cpu  # the model and flags the kernel choices key on
+
 
 def timeit(fn: Callable[[], object], number: int, repeat: int) -> list[float]:
     """Seconds per call of ``fn``, one figure per repeat (each the mean of ``number`` calls)."""
@@ -24,27 +26,6 @@ def timeit(fn: Callable[[], object], number: int, repeat: int) -> list[float]:
 
 def summary(samples: list[float]) -> tuple[float, float]:
     return min(samples), statistics.median(samples)
-
-
-# The CPU flags that decide which kernels are fast (BENCHMARKS.md quotes them with figures).
-_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile")
-
-
-def cpu() -> str:
-    """The CPU model and its kernel-relevant flags, from /proc/cpuinfo."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break
-    except OSError:
-        pass
-    return f"{model} [{' '.join(f for f in _FLAGS if f in flags) or 'no AVX2'}]"
 
 
 def machine() -> str:

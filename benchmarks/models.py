@@ -125,6 +125,23 @@ class _Builder:
         b = self.const(f"{name}.b", (0.02 * self.rng.standard_normal(n_out)).astype(np.float32))
         return self.node("Add", [self.node("MatMul", [x, w], f"{name}.mm"), b], f"{name}.out")
 
+    def attention(self, q: str, k: str, v: str, p: str, mask: str | None = None) -> str:
+        """Multi-head scaled dot-product attention over [1, seq, hidden] projections (the
+        constants "shape.heads", "shape.hidden", "scale", and "neg_inf" with a ``mask``)."""
+        node = self.node
+        q = node("Transpose", [node("Reshape", [q, "shape.heads"], f"{p}.qr")], f"{p}.qt",
+                 perm=[0, 2, 1, 3])
+        k = node("Transpose", [node("Reshape", [k, "shape.heads"], f"{p}.kr")], f"{p}.kt",
+                 perm=[0, 2, 3, 1])
+        v = node("Transpose", [node("Reshape", [v, "shape.heads"], f"{p}.vr")], f"{p}.vt",
+                 perm=[0, 2, 1, 3])
+        s = node("Mul", [node("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.scores")
+        if mask is not None:
+            s = node("Where", [mask, s, "neg_inf"], f"{p}.masked")
+        c = node("MatMul", [node("Softmax", [s], f"{p}.probs", axis=-1), v], f"{p}.ctx")
+        c = node("Transpose", [c], f"{p}.ctxt", perm=[0, 2, 1, 3])
+        return node("Reshape", [c, "shape.hidden"], f"{p}.ctxr")
+
     def model(self, name: str, inputs: list, outputs: list) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -156,17 +173,7 @@ def bert_base(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: int
         q = linear(x, f"{p}.q", hidden, hidden)
         k = linear(x, f"{p}.k", hidden, hidden)
         v = linear(x, f"{p}.v", hidden, hidden)
-        q = node("Transpose", [node("Reshape", [q, "shape.heads"], f"{p}.qr")], f"{p}.qt",
-                 perm=[0, 2, 1, 3])
-        k = node("Transpose", [node("Reshape", [k, "shape.heads"], f"{p}.kr")], f"{p}.kt",
-                 perm=[0, 2, 3, 1])
-        v = node("Transpose", [node("Reshape", [v, "shape.heads"], f"{p}.vr")], f"{p}.vt",
-                 perm=[0, 2, 1, 3])
-        s = node("Mul", [node("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.scores")
-        a = node("Softmax", [s], f"{p}.probs", axis=-1)
-        c = node("MatMul", [a, v], f"{p}.ctx")
-        c = node("Transpose", [c], f"{p}.ctxt", perm=[0, 2, 1, 3])
-        c = node("Reshape", [c, "shape.hidden"], f"{p}.ctxr")
+        c = m.attention(q, k, v, p)
         o = linear(c, f"{p}.o", hidden, hidden)
         x = layer_norm(node("Add", [o, x], f"{p}.res1"), f"{p}.ln1")
         h = linear(x, f"{p}.ff1", hidden, ffn)
@@ -211,17 +218,7 @@ def gpt2_small(seq: int = 128, *, layers: int = 12, hidden: int = 768, heads: in
         p = f"h{i}"
         qkv = linear(m.layer_norm(x, f"{p}.ln1", 1e-5), f"{p}.qkv", hidden, 3 * hidden)
         q, k, v = node("Split", [qkv, "split.qkv"], [f"{p}.q", f"{p}.k", f"{p}.v"], axis=-1)
-        q = node("Transpose", [node("Reshape", [q, "shape.heads"], f"{p}.qr")], f"{p}.qt",
-                 perm=[0, 2, 1, 3])
-        k = node("Transpose", [node("Reshape", [k, "shape.heads"], f"{p}.kr")], f"{p}.kt",
-                 perm=[0, 2, 3, 1])
-        v = node("Transpose", [node("Reshape", [v, "shape.heads"], f"{p}.vr")], f"{p}.vt",
-                 perm=[0, 2, 1, 3])
-        s = node("Mul", [node("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.scores")
-        s = node("Where", ["causal", s, "neg_inf"], f"{p}.masked")
-        c = node("MatMul", [node("Softmax", [s], f"{p}.probs", axis=-1), v], f"{p}.ctx")
-        c = node("Transpose", [c], f"{p}.ctxt", perm=[0, 2, 1, 3])
-        c = node("Reshape", [c, "shape.hidden"], f"{p}.ctxr")
+        c = m.attention(q, k, v, p, mask="causal")
         x = node("Add", [x, linear(c, f"{p}.proj", hidden, hidden)], f"{p}.res1")
         h = linear(m.layer_norm(x, f"{p}.ln2", 1e-5), f"{p}.fc", hidden, 4 * hidden)
         cube = node("Mul", [node("Mul", [h, h], f"{p}.h2"), h], f"{p}.h3")
