@@ -38,8 +38,9 @@ def configure_process(cores: int) -> None:
 
     Done here rather than through a Ray ``runtime_env``: an actor with one of its own
     cannot take one of the worker processes Ray starts ahead, so it waits for a fresh
-    process and for Ray's runtime-env agent. Four device actors started in 2.4 s this way
-    against 4.1 s with ``env_vars`` (2-core EPYC, unloaded)."""
+    process and for Ray's runtime-env agent. With Ray's pool of pre-started workers full,
+    four device actors started in 2.4 s this way against 4.1 s with ``env_vars`` (2-core
+    EPYC, unloaded); sessions started back to back often find the pool spent."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(cores)

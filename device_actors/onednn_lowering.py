@@ -29,6 +29,7 @@ rewritten here (layout copies show as op "reorder").
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -150,13 +151,15 @@ class _Rewrite:
         onednn.set_threads(self.stage.cores)  # as the stage runs (and as the key says)
         if self._machine is None:
             self._machine = autotune.machine_key()
-        a = np.random.default_rng(0).standard_normal(a_t.shape, dtype=np.float32)
+        # the trial's input, made only if there is a trial (not on a cached choice)
+        a = functools.cache(
+            lambda: np.random.default_rng(0).standard_normal(a_t.shape, dtype=np.float32))
         consts = (w,) if b is None else (w, b)
         fn = step[1]
         shapes = f"{a_t.shape}x{w.shape}{'+b' if b is not None else ''}:{activation}" \
                  f":{self.stage.cores}t"
-        choice = autotune.choose("matmul", shapes, {"onednn": lambda: mm(a),
-                                                    "numpy": lambda: fn(a, *consts)},
+        choice = autotune.choose("matmul", shapes, {"onednn": lambda: mm(a()),
+                                                    "numpy": lambda: fn(a(), *consts)},
                                  rule="onednn", key=self._machine)
         return choice == "numpy"
 
