@@ -39,6 +39,7 @@ import os
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 
@@ -108,18 +109,10 @@ def _variant(variant: str):
 
     from device_actors.kernels import onednn
 
-    before = os.environ.get("TFRT_RAY_KERNELS")
-    if variant == "rule":
-        os.environ["TFRT_RAY_KERNELS"] = "rule"
-    try:
-        with threadpool_limits(1), (onednn.turned_off() if variant == "onednn off"
-                                    else contextlib.nullcontext()):
-            yield
-    finally:
-        if before is None:
-            os.environ.pop("TFRT_RAY_KERNELS", None)
-        else:
-            os.environ["TFRT_RAY_KERNELS"] = before
+    env = {"TFRT_RAY_KERNELS": "rule"} if variant == "rule" else {}
+    with mock.patch.dict(os.environ, env), threadpool_limits(1), (
+            onednn.turned_off() if variant == "onednn off" else contextlib.nullcontext()):
+        yield
 
 
 def bench_model(label, model, feeds, number, repeat, rows):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 import pytest
@@ -36,13 +35,7 @@ def _caches_of_the_session(tmp_path_factory):
     """Batch runs cache file hashes and CPU stages their measured kernel choices; the suite
     keeps both caches out of the user's home (subprocesses inherit the variables)."""
     where = tmp_path_factory.mktemp("caches")
-    names = {"TFRT_RAY_HASH_CACHE": where / "file-hashes.json",
-             "TFRT_RAY_AUTOTUNE_CACHE": where / "kernel-choices.json"}
-    before = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: str(path) for name, path in names.items()})
-    yield
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TFRT_RAY_HASH_CACHE", str(where / "file-hashes.json"))
+        mp.setenv("TFRT_RAY_AUTOTUNE_CACHE", str(where / "kernel-choices.json"))
+        yield
