@@ -80,7 +80,7 @@ def _fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, i
 
 def _tensor(buf: bytes, start: int, end: int, native: frozenset[int]):
     """The tensor's bytes without its raw_data and where that data lies, or None when it
-    is not split (no raw_data, or a dtype NumPy does not hold natively)."""
+    is not split (no raw_data, external data, or a dtype NumPy does not hold natively)."""
     data_type, raw, external, kept = 0, None, False, []
     for number, wire, key_at, value_at, field_end in _fields(buf, start, end):
         if number == _RAW_DATA and wire == _BYTES:
@@ -98,12 +98,9 @@ def _tensor(buf: bytes, start: int, end: int, native: frozenset[int]):
     return b"".join(kept), raw
 
 
-def _length_delimited(buf: bytes, key_at: int, value_at: int, body: bytes) -> bytes:
-    """A length-delimited field re-encoded with a new body."""
-    key_end = key_at
-    while buf[key_end] & 0x80:
-        key_end += 1
-    return buf[key_at:key_end + 1] + _encode_varint(len(body)) + body
+def _length_delimited(number: int, body: bytes) -> bytes:
+    """Field ``number`` holding ``body``, encoded as protobuf's serializers write it."""
+    return _encode_varint(number << 3 | _BYTES) + _encode_varint(len(body)) + body
 
 
 def split_weights(buf: bytes, native: frozenset[int]) -> tuple[bytes, dict[int, tuple]] | None:
@@ -138,9 +135,9 @@ def _split(buf: bytes, native: frozenset[int]):
                 graph.append(buf[k:e])
             else:
                 body, spans[index] = split
-                graph.append(_length_delimited(buf, k, v, body))
+                graph.append(_length_delimited(_GRAPH_INITIALIZER, body))
             index += 1
-        out.append(_length_delimited(buf, key_at, value_at, b"".join(graph)))
+        out.append(_length_delimited(_MODEL_GRAPH, b"".join(graph)))
     weights = sum(end - start for start, end in spans.values())
     if weights < _MIN_SHARE * len(buf):
         return None
