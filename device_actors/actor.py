@@ -65,6 +65,9 @@ class DeviceActor:
         prefix = ray.get_runtime_context().get_actor_id() or device_id.replace(":", "_")
         self.arena = Arena.open(arena_dir, prefix, arena_bytes)
 
+    def ping(self) -> None:
+        """Does nothing: what a bare call costs (`tfrt_ray.cluster.call_cost`)."""
+
     def info(self) -> dict[str, Any]:
         from threadpoolctl import threadpool_info
 

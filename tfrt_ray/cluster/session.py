@@ -192,6 +192,9 @@ def _start_or_join(session, address, devices, cores, object_store_memory) -> Non
         session.temp_dir = tempfile.mkdtemp(prefix="tfrt-ray-")
         # Ray keeps some files under $RAY_TMPDIR/ray even when given a temp dir.
         os.environ.setdefault("RAY_TMPDIR", session.temp_dir)
+        # A Ray started for this process reports no usage to Ray's servers (Ray's
+        # documented opt-out); a user who wants it sets RAY_USAGE_STATS_ENABLED=1.
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         want = max((devices or 1) * cores, os.cpu_count() or 1)
         kwargs.update(
             num_cpus=want,

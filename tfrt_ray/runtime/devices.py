@@ -241,7 +241,7 @@ class ActorDevice:
         import ray
 
         try:
-            ray.get(self.actor.info.remote(), timeout=timeout)
+            ray.get(self.actor.ping.remote(), timeout=timeout)
             return True
         except Exception:  # noqa: BLE001 - dead, unreachable or hung: not alive
             return False
