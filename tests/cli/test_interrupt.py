@@ -59,13 +59,13 @@ def _branchy_convnet(path: Path) -> Path:
 def test_sigint_at_twenty_random_points_commits_exits_130_and_resumes_once(tmp_path):
     pytest.importorskip("onnx")
     model = _branchy_convnet(tmp_path / "branchy.onnx")
-    rows = 768
+    rows = 384
     x = np.random.default_rng(1).standard_normal((rows, 3 * 32 * 32)).astype(np.float32)
     data = tmp_path / "x.parquet"
     pq.write_table(pa.table({"id": np.arange(rows),
                              "x": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()),
                                                                     3 * 32 * 32)}),
-                   data, row_group_size=48)
+                   data, row_group_size=24)
     done = subprocess.run(
         [sys.executable, str(HERE / "sigint_trials.py"), str(model), str(data), str(tmp_path),
          str(TRIALS), "20261203"],

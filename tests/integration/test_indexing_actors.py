@@ -12,8 +12,8 @@ from tests.frontends.index_cases import CASES, X
 pytestmark = pytest.mark.integration
 
 
-def test_eager_indexing_on_an_actor_matches_numpy(session_of):
-    session_of(devices=2)
+def test_eager_indexing_on_an_actor_matches_numpy(kept_session_of):
+    kept_session_of(devices=2)
     with tr.device("cpu:1"):
         t = tr.tensor(X) * 1  # a tensor that lives on cpu:1
         results = [(index, t[index]) for index in CASES]
@@ -30,8 +30,8 @@ def test_eager_indexing_on_an_actor_matches_numpy(session_of):
         assert float(t[1, 2, 3]) == float(X[1, 2, 3])
 
 
-def test_a_compiled_program_with_indexing_runs_on_actors(session_of):
-    session_of(devices=2)
+def test_a_compiled_program_with_indexing_runs_on_actors(kept_session_of):
+    kept_session_of(devices=2)
 
     def prog(x):
         with tr.device("cpu:0"):

@@ -26,8 +26,8 @@ def _heavy():
     return heavy
 
 
-def test_timeout_raises_typed_error_and_loses_nothing(session_of):
-    session_of(devices=1)
+def test_timeout_raises_typed_error_and_loses_nothing(kept_session_of):
+    kept_session_of(devices=1)
     x = np.full((768, 768), 0.1, np.float32)
     prog = tr.compile(_heavy(), (x,), strategy="place")
     step = prog.submit([x])
@@ -36,8 +36,8 @@ def test_timeout_raises_typed_error_and_loses_nothing(session_of):
     assert step.result(timeout=120)[0].shape == (768, 768)  # still delivered afterwards
 
 
-def test_cancel_turns_unread_steps_into_cancelled_errors_quickly(session_of):
-    session_of(devices=1)
+def test_cancel_turns_unread_steps_into_cancelled_errors_quickly(kept_session_of):
+    kept_session_of(devices=1)
     x = np.full((768, 768), 0.1, np.float32)
     prog = tr.compile(_heavy(), (x,), strategy="place")
     one = time.monotonic()

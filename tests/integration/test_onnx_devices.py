@@ -18,8 +18,8 @@ def _ort(model, feeds):
 
 
 @pytest.mark.parametrize("strategy", ["place", "pipeline"])
-def test_bert_and_gpt2_across_two_device_actors_match_onnxruntime(session_of, strategy):
-    session_of(devices=2)
+def test_bert_and_gpt2_across_two_device_actors_match_onnxruntime(kept_session_of, strategy):
+    kept_session_of(devices=2)
     x = np.random.default_rng(5).standard_normal((2, 6, 32)).astype(np.float32)
     cases = [(bert_encoder(), bert_inputs()), (gpt2_block(), {"hidden_states": x})]
     for model, feeds in cases:

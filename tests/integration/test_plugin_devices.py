@@ -11,8 +11,8 @@ from tests.integration.programs import PROGRAMS, reference
 pytestmark = pytest.mark.integration
 
 
-def test_ort_device_actor_runs_its_ops_mixed_with_cpu_devices(session_of):
-    session = session_of(devices=1, device_types=("ort",))
+def test_ort_device_actor_runs_its_ops_mixed_with_cpu_devices(kept_session_of):
+    session = kept_session_of(devices=1, device_types=("ort",))
     assert {"cpu:0", "ort:0"} <= set(session.devices)
     fn, make_args = PROGRAMS["convnet"]
     args = make_args()
@@ -31,13 +31,13 @@ def test_ort_device_actor_runs_its_ops_mixed_with_cpu_devices(session_of):
     assert session.devices["ort:0"].stats()["type"] == "ort"
 
 
-def test_resnet50_and_bert_split_across_ort_and_cpu_device_actors(session_of):
+def test_resnet50_and_bert_split_across_ort_and_cpu_device_actors(kept_session_of):
     import onnxruntime as ort
 
     from tests.onnx.light_models import input_for, randomized
     from tests.onnx.models import bert_encoder, bert_inputs
 
-    session_of(devices=1, device_types=("ort",))
+    kept_session_of(devices=1, device_types=("ort",))
     resnet = randomized("resnet50", seed=3)
     for model, feeds in [(resnet, input_for(resnet)), (bert_encoder(), bert_inputs())]:
         prog = tr.load_onnx(model)

@@ -155,8 +155,8 @@ def test_steps_that_fail_still_give_back_their_blocks(session_of):
     assert stats["arena_blocks"] <= len(xs) + 1  # the failed bursts' blocks were reused
 
 
-def test_a_failure_on_the_producer_reaches_the_reader_as_its_error(session_of):
-    session_of(devices=2, devices_per_node=2)
+def test_a_failure_on_the_producer_reaches_the_reader_as_its_error(kept_session_of):
+    kept_session_of(devices=2, devices_per_node=2)
 
     def producer_fails(x, e):
         with tr.device("cpu:0"):
@@ -176,17 +176,6 @@ def test_a_failure_on_the_producer_reaches_the_reader_as_its_error(session_of):
                                (np.maximum(x, 0) + 4).sum(axis=1), rtol=1e-4)
 
 
-def test_without_shared_memory_values_take_ray_and_nothing_waits(session_of):
-    session = session_of(devices=2, devices_per_node=2, shared_memory_bytes=0)
-    assert all(d.arena_dir is None for d in session.devices.values())
-    w = _weights()
-    xs = _inputs(3)
-    prog = tr.compile(_program(tr.tensor(w)), (xs[0],), strategy="place")
-    for x, (got,) in zip(xs, prog.gather([prog.submit([x]) for x in xs])):
-        np.testing.assert_allclose(got, _want(x, w), rtol=1e-3)
-    assert "arena_sent" not in _stats(session, "cpu:0")
-
-
 def _doubled(w):
     def whole_rows(x):
         with tr.device("cpu:0"):
@@ -197,10 +186,11 @@ def _doubled(w):
     return whole_rows
 
 
-def test_driver_inputs_and_results_on_its_node_skip_the_object_store(session_of, monkeypatch):
+def test_driver_inputs_and_results_on_its_node_skip_the_object_store(kept_session_of,
+                                                                     monkeypatch):
     import ray
 
-    session = session_of(devices=2, devices_per_node=2)
+    session = kept_session_of(devices=2, devices_per_node=2)
     assert session.devices["cpu:1"].near_host
     w = _weights()
     xs = _inputs(3)
@@ -209,10 +199,12 @@ def test_driver_inputs_and_results_on_its_node_skip_the_object_store(session_of,
     real_put = ray.put
     monkeypatch.setattr(ray, "put", lambda v, *a, **kw: puts.append(v) or real_put(v, *a, **kw))
     sent = session.host.stats()["arena_sent"]
+    results_sent = _stats(session, "cpu:1").get("arena_sent", 0)
     first = prog.gather([prog.submit([x]) for x in xs])
     assert not puts  # every input went through the driver's shared memory
     assert session.host.stats()["arena_sent"] == sent + len(xs)
-    assert _stats(session, "cpu:1")["arena_sent"] == len(xs)  # every result through its arena
+    # every result through its arena
+    assert _stats(session, "cpu:1")["arena_sent"] == results_sent + len(xs)
     # The second burst reuses the first one's blocks, on both sides: results already
     # read are the user's own arrays and stay as they were.
     second = prog.gather([prog.submit([-x]) for x in xs])
@@ -225,8 +217,8 @@ def test_driver_inputs_and_results_on_its_node_skip_the_object_store(session_of,
     assert session.host.stats()["arena_bytes_held"] == 0  # every step was read
 
 
-def test_an_input_is_taken_when_its_step_is_submitted(session_of):
-    session_of(devices=2, devices_per_node=2)
+def test_an_input_is_taken_when_its_step_is_submitted(kept_session_of):
+    kept_session_of(devices=2, devices_per_node=2)
     w = _weights()
     (x,) = _inputs(1)
     prog = tr.compile(_doubled(tr.tensor(w)), (x,), strategy="place")
@@ -237,29 +229,10 @@ def test_an_input_is_taken_when_its_step_is_submitted(session_of):
                                atol=1e-4)
 
 
-def test_devices_off_the_drivers_node_get_inputs_and_results_through_ray(session_of):
-    session = session_of(devices=3, devices_per_node=1)
-    far = [d for d in session.devices.values() if not d.near_host]
-    assert far, "the simulated cluster has nodes besides the driver's"
-    w = _weights()
-    (x,) = _inputs(1)
-
-    def on_far(x):
-        with tr.device(far[0].device_id):
-            return tr.relu(tr.matmul(x, w)) * 2.0
-
-    prog = tr.compile(on_far, (x,), strategy="place")
-    sent = session.host.stats()["arena_sent"]
-    np.testing.assert_allclose(prog.run([x])[0], 2 * np.maximum(x @ w, 0), rtol=1e-4,
-                               atol=1e-4)
-    assert session.host.stats()["arena_sent"] == sent
-    assert _stats(session, far[0].device_id).get("arena_sent", 0) == 0
-
-
 @pytest.mark.parametrize("strategy", ["pipeline", "replicate", "auto"])
 def test_every_strategy_gives_the_same_large_results_through_the_drivers_blocks(
-        session_of, strategy):
-    session = session_of(devices=2, devices_per_node=2)
+        kept_session_of, strategy):
+    session = kept_session_of(devices=2, devices_per_node=2)
     w1, w2 = _weights(), _weights()
     t1, t2 = tr.tensor(w1), tr.tensor(w2)
 
@@ -276,10 +249,10 @@ def test_every_strategy_gives_the_same_large_results_through_the_drivers_blocks(
     assert session.host.stats()["arena_bytes_held"] == 0
 
 
-def test_cancelled_steps_give_back_their_blocks_once_their_calls_are_over(session_of):
+def test_cancelled_steps_give_back_their_blocks_once_their_calls_are_over(kept_session_of):
     import time
 
-    session = session_of(devices=2, devices_per_node=2)
+    session = kept_session_of(devices=2, devices_per_node=2)
     w = _weights()
     xs = _inputs(10)
     prog = tr.compile(_doubled(tr.tensor(w)), (xs[0],), strategy="place")
@@ -303,12 +276,43 @@ def test_cancelled_steps_give_back_their_blocks_once_their_calls_are_over(sessio
     assert held[0] == 0 and max(held[1:]) <= ROWS * COLS * 4, held
 
 
-def test_shutdown_removes_the_sessions_directory_on_every_node_it_used(session_of):
+def test_without_shared_memory_values_take_ray_and_nothing_waits(session_of):
+    session = session_of(devices=2, devices_per_node=2, shared_memory_bytes=0)
+    assert all(d.arena_dir is None for d in session.devices.values())
+    w = _weights()
+    xs = _inputs(3)
+    prog = tr.compile(_program(tr.tensor(w)), (xs[0],), strategy="place")
+    for x, (got,) in zip(xs, prog.gather([prog.submit([x]) for x in xs])):
+        np.testing.assert_allclose(got, _want(x, w), rtol=1e-3)
+    assert "arena_sent" not in _stats(session, "cpu:0")
+
+
+def test_devices_off_the_drivers_node_get_inputs_and_results_through_ray(kept_session_of):
+    session = kept_session_of(devices=3, devices_per_node=1)
+    far = [d for d in session.devices.values() if not d.near_host]
+    assert far, "the simulated cluster has nodes besides the driver's"
+    w = _weights()
+    (x,) = _inputs(1)
+
+    def on_far(x):
+        with tr.device(far[0].device_id):
+            return tr.relu(tr.matmul(x, w)) * 2.0
+
+    prog = tr.compile(on_far, (x,), strategy="place")
+    sent = session.host.stats()["arena_sent"]
+    np.testing.assert_allclose(prog.run([x])[0], 2 * np.maximum(x @ w, 0), rtol=1e-4,
+                               atol=1e-4)
+    assert session.host.stats()["arena_sent"] == sent
+    assert _stats(session, far[0].device_id).get("arena_sent", 0) == 0
+
+
+def test_shutdown_removes_the_sessions_directory_on_every_node_it_used(kept_session_of):
+    # The module's last test: it takes the kept session's directory away.
     import ray
 
     from tfrt_ray.cluster.shared_memory import remove_on_nodes
 
-    session = session_of(devices=3, devices_per_node=1)
+    session = kept_session_of(devices=3, devices_per_node=1)
     here = ray.get_runtime_context().get_node_id()
     others = session.arena_nodes - {here}
     assert len(others) == 2  # the simulated cluster's two other nodes hosted a device

@@ -31,8 +31,8 @@ def _inputs(n):
 
 
 @pytest.mark.parametrize("pack", [1, 3, 8])
-def test_every_step_gets_its_own_results_in_order(session_of, pack):
-    session_of(devices=2)
+def test_every_step_gets_its_own_results_in_order(kept_session_of, pack):
+    kept_session_of(devices=2)
     xs = _inputs(10)
     prog = tr.compile(two_stages, (xs[0],), strategy="place")
     assert {s.device for s in prog.plan.stages} == {"cpu:0", "cpu:1"}
@@ -45,8 +45,8 @@ def test_every_step_gets_its_own_results_in_order(session_of, pack):
     np.testing.assert_allclose(steps[3].result()[1], np.sqrt(xs[3]), rtol=1e-6)
 
 
-def test_a_failing_step_does_not_spoil_its_pack(session_of):
-    session_of(devices=2)
+def test_a_failing_step_does_not_spoil_its_pack(kept_session_of):
+    kept_session_of(devices=2)
 
     def pow_stage(e):
         with tr.device("cpu:0"):

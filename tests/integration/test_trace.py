@@ -13,8 +13,8 @@ from tests.integration.programs import PROGRAMS
 pytestmark = pytest.mark.integration
 
 
-def test_trace_has_a_track_per_device_and_a_span_per_executed_op(session_of, tmp_path):
-    session_of(devices=2)
+def test_trace_has_a_track_per_device_and_a_span_per_executed_op(kept_session_of, tmp_path):
+    kept_session_of(devices=2)
     fn, make_args = PROGRAMS["branches"]
     args = make_args()
     prog = tr.compile(fn, args, strategy="pipeline", micro_batches=1)
@@ -46,8 +46,8 @@ def test_host_program_trace_too(tmp_path):
     assert any("relu" in name for name in spans)  # (fused with its neighbours at -O2)
 
 
-def test_profile_reports_busy_idle_bytes_and_ops_per_device(session_of):
-    session_of(devices=2)
+def test_profile_reports_busy_idle_bytes_and_ops_per_device(kept_session_of):
+    kept_session_of(devices=2)
     fn, make_args = PROGRAMS["branches"]
     args = make_args()
     prog = tr.compile(fn, args, strategy="pipeline", micro_batches=1)

@@ -12,8 +12,8 @@ from tests.integration.programs import PROGRAMS
 pytestmark = pytest.mark.integration
 
 
-def test_one_transfer_per_tensor_and_destination(session_of):
-    session_of(devices=2)
+def test_one_transfer_per_tensor_and_destination(kept_session_of):
+    kept_session_of(devices=2)
     fn, make_args = PROGRAMS["branches"]
     args = make_args()
     prog = tr.compile(fn, args, strategy="pipeline", micro_batches=1)
@@ -52,10 +52,10 @@ def test_same_node_reader_gets_a_zero_copy_view_of_the_object_store(ray_cluster)
         assert "plasma" in mapping[-1] or "/dev/shm" in reader["mapping"]  # ...of the store
 
 
-def test_driver_fetches_only_the_outputs(session_of, monkeypatch):
+def test_driver_fetches_only_the_outputs(kept_session_of, monkeypatch):
     import ray
 
-    session_of(devices=2)
+    kept_session_of(devices=2)
     fn, make_args = PROGRAMS["mlp"]
     args = make_args()
     prog = tr.compile(fn, args, strategy="pipeline", micro_batches=2)
@@ -75,8 +75,8 @@ def test_driver_fetches_only_the_outputs(session_of, monkeypatch):
     assert len(fetched) == len(prog.output_names) * prog.slices
 
 
-def test_failed_op_on_one_actor_reaches_the_user_with_its_line(session_of):
-    session_of(devices=2)
+def test_failed_op_on_one_actor_reaches_the_user_with_its_line(kept_session_of):
+    kept_session_of(devices=2)
 
     def program(x, e):
         with tr.device("cpu:0"):
