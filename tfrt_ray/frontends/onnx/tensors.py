@@ -146,8 +146,9 @@ def to_array(tensor: TensorProto, what: str) -> np.ndarray:
         return np.asarray(onnx_package().numpy_helper.to_array(tensor))
     dtype, field = native
     shape = tuple(tensor.dims)
-    if tensor.raw_data:
-        return np.frombuffer(tensor.raw_data, dtype).reshape(shape)
+    raw = tensor.raw_data  # each read of the field copies its bytes: read it once
+    if raw:
+        return np.frombuffer(raw, dtype).reshape(shape)
     values = getattr(tensor, field)
     if dtype is np.float16:
         return np.array(values, np.uint16).view(np.float16).reshape(shape)
