@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 DRIVER = """
 import sys, time
 import tfrt_ray as tr
-s = tr.init(devices=2)
+s = tr.init(devices=1)
 print(s.temp_dir, flush=True)
 time.sleep(600)
 """

@@ -2,7 +2,7 @@
 
 Their weights are ``ConstantOfShape`` fills (every weight one constant), which makes them
 weak oracles: a wrong channel order or a transposed filter gives the same numbers. Here
-each fill becomes a seeded random initializer (He-scaled for filters and matrices,
+each fill becomes a seeded random initializer (He-uniform for filters and matrices,
 positive for batch-norm scales and variances) so every element matters.
 """
 
@@ -53,9 +53,12 @@ def randomized(name: str, seed: int = 0) -> onnx.ModelProto:
 
 def _weight(name: str, shape: tuple, rng: np.random.Generator) -> np.ndarray:
     lowered = name.lower()
-    if len(shape) >= 2:
+    if len(shape) >= 2:  # He-uniform, drawn in float32 in place: VGG-19 has 143M weights
         fan_in = int(np.prod(shape[1:])) or 1
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        w = rng.random(shape, dtype=np.float32)
+        w -= np.float32(0.5)
+        w *= np.float32(2 * np.sqrt(6.0 / fan_in))
+        return w
     if any(k in lowered for k in ("riv", "var", "_s_", "scale", "gamma")):
         return rng.uniform(0.5, 1.5, shape).astype(np.float32)
     return (rng.standard_normal(shape) * 0.1).astype(np.float32)
