@@ -45,31 +45,38 @@ def ray_cluster():
     shutil.rmtree(temp, ignore_errors=True)
 
 
-def _stop_kept(kept: dict) -> None:
-    """Shuts down the kept session, if there is one (it is not current between tests)."""
-    import tfrt_ray as tr
-    from tfrt_ray.cluster import session
+class _Kept:
+    """The one session a module's tests share (`kept_session_of`), set aside between
+    them: it is not current while a test runs that did not ask for it."""
 
-    for made in kept.values():
-        session._session = made
-        tr.shutdown()
-    kept.clear()
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.session = None
+
+    def stop(self) -> None:
+        import tfrt_ray as tr
+        from tfrt_ray.cluster import session
+
+        if self.session is not None:
+            session._session = self.session
+            tr.shutdown()
+        self.key = self.session = None
 
 
 @pytest.fixture(scope="module")
-def _kept_sessions(ray_cluster):
-    kept: dict = {}
+def _kept_session(ray_cluster):
+    kept = _Kept()
     yield kept
-    _stop_kept(kept)
+    kept.stop()
 
 
 @pytest.fixture
-def session_of(_kept_sessions):
+def session_of(_kept_session):
     """Makes a tfrt-ray session on the shared cluster; shuts it down after the test."""
     import tfrt_ray as tr
 
     def make(**kwargs):
-        _stop_kept(_kept_sessions)  # its devices hold CPUs this session may need
+        _kept_session.stop()  # its devices hold CPUs this session may need
         return tr.init(**kwargs)
 
     yield make
@@ -77,7 +84,7 @@ def session_of(_kept_sessions):
 
 
 @pytest.fixture
-def kept_session_of(_kept_sessions):
+def kept_session_of(_kept_session):
     """`session_of` for tests that neither read a device's counters nor shut it down: the
     tests of a module that ask for the same session share one, made by the first of them.
     Each session starts a Ray worker process per device, which is most of what an
@@ -87,19 +94,19 @@ def kept_session_of(_kept_sessions):
     import tfrt_ray as tr
     from tfrt_ray.cluster import session
 
+    kept = _kept_session
+
     def make(**kwargs):
         key = repr(sorted(kwargs.items()))
-        made = _kept_sessions.get(key)
-        if made is not None and all(d.alive() for d in made.devices.values()
-                                    if hasattr(d, "alive")):
-            session._session = made
-            return made
-        _stop_kept(_kept_sessions)
-        made = _kept_sessions[key] = tr.init(**kwargs)
-        return made
+        if kept.key != key or not all(d.alive() for d in kept.session.devices.values()
+                                      if hasattr(d, "alive")):
+            kept.stop()
+            kept.key, kept.session = key, tr.init(**kwargs)
+        session._session = kept.session
+        return kept.session
 
     yield make
-    if session.current() in _kept_sessions.values():
+    if session.current() is kept.session:
         session._session = None  # set aside, not shut down
     else:  # the test made another session itself
         tr.shutdown()
