@@ -17,10 +17,11 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 # Two workers (pytest-xdist), each a test session with its own local Ray; a file's tests
-# stay on one worker, so its session fixtures start once. Most of the suite waits on Ray
-# processes, so two workers halve it even on two loaded cores.
+# stay on one worker, so its fixtures start once, and files go out in the order
+# tests/conftest.py gives them. Most of the suite waits on Ray processes, so two workers
+# halve it even on two loaded cores.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch

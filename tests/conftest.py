@@ -14,14 +14,20 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Files that start Ray processes run first, those that kill them first of all.
+    """Files that start Ray processes run first, those that kill them first of all, and the
+    files on the integration tests' shared cluster together (it stops after the last of
+    them: tests/integration/conftest.py).
 
-    `make test` gives whole files to two workers (--dist loadfile) in collection order.
+    `make test` gives whole files to two workers (--dist loadfile) in this order
+    (--no-loadscope-reorder: by default xdist would order them by their number of tests).
     Those files take most of the suite's time; taken last, one worker would finish alone
     while the other idles. Longest first, the short files fill the gaps at the end."""
     def weight(item) -> int:
-        return 2 if item.get_closest_marker("fault") else (
-            1 if item.get_closest_marker("integration") else 0)
+        if item.get_closest_marker("fault"):
+            return 3
+        if "ray_cluster" in item.fixturenames:
+            return 2
+        return 1 if item.get_closest_marker("integration") else 0
 
     by_file: dict[str, int] = {}
     for item in items:

@@ -122,8 +122,10 @@ def _pids_using(temp: Path) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head():
+    """A real Ray head with its dashboard (the jobs API), for one test file: stopped after
+    it, since an idle head's dashboard and agents keep costing CPU for the rest of the run."""
     if not (BIN / "ray").exists():
         pytest.skip("the `ray` command is not installed next to this python")
     # Short: Ray's socket paths under the temp dir must stay under 107 characters.
