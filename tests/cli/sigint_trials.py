@@ -31,17 +31,17 @@ def _run(args: list[str], sigint_after: float | None) -> tuple[int, str]:
     """``main(args)``'s exit status and stderr, with a SIGINT ``sigint_after`` s in."""
     err = io.StringIO()
     timer = None
-    if sigint_after is not None:
-        timer = threading.Timer(sigint_after, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
     rc = None
     try:
+        if sigint_after is not None:  # started in here: an early signal can land in start()
+            timer = threading.Timer(sigint_after, os.kill, (os.getpid(), signal.SIGINT))
+            timer.start()
         with contextlib.redirect_stderr(err):
             rc = main(args)
             if timer is not None:
                 timer.cancel()
                 timer.join()
-    except KeyboardInterrupt:  # the timer fired just before main started, or just after it
+    except KeyboardInterrupt:  # the timer fired before main started, or just after it
         pass  # returned: before, nothing ran (a shell sees 130); after, rc is main's
     return (130 if rc is None else rc), err.getvalue()
 
