@@ -15,8 +15,11 @@ from tests.integration.programs import PROGRAMS, reference
 pytestmark = pytest.mark.integration
 
 
+N = 512  # a step of 24 products of N x N: ~0.1 s here, far above a call's cost
+
+
 def _heavy():
-    w = tr.tensor(np.eye(768, dtype=np.float32))
+    w = tr.tensor(np.eye(N, dtype=np.float32))
 
     def heavy(x):
         for _ in range(24):
@@ -28,17 +31,17 @@ def _heavy():
 
 def test_timeout_raises_typed_error_and_loses_nothing(kept_session_of):
     kept_session_of(devices=1)
-    x = np.full((768, 768), 0.1, np.float32)
+    x = np.full((N, N), 0.1, np.float32)
     prog = tr.compile(_heavy(), (x,), strategy="place")
     step = prog.submit([x])
     with pytest.raises(tr.errors.StepTimeoutError):
         step.result(timeout=0.001)
-    assert step.result(timeout=120)[0].shape == (768, 768)  # still delivered afterwards
+    assert step.result(timeout=120)[0].shape == (N, N)  # still delivered afterwards
 
 
 def test_cancel_turns_unread_steps_into_cancelled_errors_quickly(kept_session_of):
     kept_session_of(devices=1)
-    x = np.full((768, 768), 0.1, np.float32)
+    x = np.full((N, N), 0.1, np.float32)
     prog = tr.compile(_heavy(), (x,), strategy="place")
     one = time.monotonic()
     prog.run([x], timeout=120)
@@ -50,7 +53,7 @@ def test_cancel_turns_unread_steps_into_cancelled_errors_quickly(kept_session_of
     for step in steps:
         with pytest.raises(tr.errors.CancelledError):
             step.result(timeout=max(6 * one, 1.0))
-    assert prog.run([x], timeout=120)[0].shape == (768, 768)  # the program still works
+    assert prog.run([x], timeout=120)[0].shape == (N, N)  # the program still works
 
 
 def _store_used() -> float:
