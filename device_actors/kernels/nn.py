@@ -178,19 +178,29 @@ def layer_norm(x, scale, bias=None, *, axis, epsilon):
     acc = np.float64 if x.dtype == np.float64 else np.float32  # f16 computes in f32
     xf = x.astype(acc, copy=False)
     d = xf - xf.mean(axis=axes, keepdims=True)
-    var = (d * d).mean(axis=axes, keepdims=True)
-    y = d / np.sqrt(var + acc(epsilon)) * scale.astype(acc, copy=False)
+    var = np.square(d).mean(axis=axes, keepdims=True)
+    scale = scale.astype(acc, copy=False)
+    bias = None if bias is None else bias.astype(acc, copy=False)
+    if any(np.broadcast_shapes(d.shape, p.shape) != d.shape for p in (scale, bias)
+           if p is not None):  # the parameters widen the result: no pass in place
+        y = d / np.sqrt(var + acc(epsilon)) * scale
+        return (y if bias is None else y + bias).astype(x.dtype, copy=False)
+    # The same operations, in place on ``d`` (a fresh array): one pass each, no temporaries.
+    d /= np.sqrt(var + acc(epsilon))
+    d *= scale
     if bias is not None:
-        y = y + bias.astype(acc, copy=False)
-    return y.astype(x.dtype, copy=False)
+        d += bias
+    return d.astype(x.dtype, copy=False)
 
 
 @kernel("softmax")
 def softmax(x, *, axis):
     if x.size == 0:
         return x.copy()
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    e = x - x.max(axis=axis, keepdims=True)  # a fresh array: the rest is in place
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 @kernel("log_softmax")

@@ -1,5 +1,6 @@
-"""A model read from a file holds its weights once: views of the bytes read, not a parsed
-copy next to the arrays made from it (`tfrt_ray.frontends.onnx.wire`)."""
+"""A model read from a file holds its weights once: each read from the file into one aligned
+buffer, not a parsed copy next to the arrays made from it (`tfrt_ray.frontends.onnx.wire`,
+`tfrt_ray.frontends.onnx.loader`)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ def test_weights_read_from_bytes_equal_protobufs_and_results_match(tmp_path):
         if t.name != "bf":
             assert got.dtype == want.dtype and np.array_equal(got, want), t.name
     assert not loaded.weights["w"].flags.writeable
+
+
+def test_weights_start_on_64_byte_boundaries_wherever_the_file_puts_them(tmp_path):
+    """raw_data lies wherever protobuf's framing puts it; NumPy's products and takes copy
+    a misaligned operand on every call, so each weight is placed on a cache line."""
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), f"w{n}")
+             for n in (4097, 333, 1 << 14, 17)]  # sizes that shift every later field
+    nodes = [helper.make_node("Add", ["x", "w17"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                     [17])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [17])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    for source in (str(path), model.SerializeToString()):
+        loaded = read_model(source)
+        assert set(loaded.weights) == {t.name for t in inits}
+        for t in inits:
+            got = loaded.weights[t.name]
+            assert got.ctypes.data % 64 == 0, t.name
+            assert np.array_equal(got, numpy_helper.to_array(t)) and not got.flags.writeable
 
 
 def test_a_truncated_weight_is_a_load_error_that_names_it(tmp_path):

@@ -6,6 +6,7 @@ truncated or corrupt one (never protobuf's DecodeError), a missing external-data
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from tfrt_ray.errors import InputError, ModelLoadError
 from tfrt_ray.frontends.onnx.proto import AttributeProto, TensorProto, onnx_package, pb
 from tfrt_ray.frontends.onnx.tensors import NATIVE_DTYPES, raw_view, to_array
 from tfrt_ray.frontends.onnx.wire import split_weights
+
+ALIGN = 64  # bytes: where each weight starts (a cache line; what BLAS and oneDNN like)
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,12 @@ def read_model(
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            proto, weights = _read_split(path)
         except OSError as exc:
             raise ModelLoadError(
                 f"cannot read ONNX model file '{path}': {exc.strerror or exc}",
                 hint="check the path (and that it is a file you may read)",
             ) from None
-        proto, weights = _parse_split(data, f"'{path}'")
     else:
         raise ModelLoadError(
             f"cannot load an ONNX model from a {type(model).__name__}",
@@ -129,18 +130,61 @@ def _parse(data: bytes, what: str) -> pb.ModelProto:
     return proto
 
 
-def _parse_split(data: bytes, what: str) -> tuple[pb.ModelProto, dict]:
-    """The model without its initializers' bytes, and those as views of ``data``."""
+def _read_split(path: str) -> tuple[pb.ModelProto, dict]:
+    """`_parse_split` of a file: its structure is walked through a read-only map (which
+    touches only the pages holding it), and each weight is read from the file straight
+    into its place, so the process holds the weights once, even while loading."""
+    with open(path, "rb") as f:
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file: protobuf's parser says what is wrong
+            return _parse_split(b"", f"'{path}'", None)
+
+        def read_into(view: memoryview, start: int) -> int:
+            f.seek(start)
+            return f.readinto(view)
+
+        with data:
+            return _parse_split(data, f"'{path}'", read_into)
+
+
+def _parse_split(data, what: str, read_into=None) -> tuple[pb.ModelProto, dict]:
+    """The model without its initializers' bytes, and those as read-only arrays in one
+    buffer, each starting on a 64-byte boundary.
+
+    The weights are copied (once) rather than viewed where they lie in ``data``: a raw_data
+    field starts wherever the protobuf framing before it ends, and NumPy gives misaligned
+    arrays slow paths (a product copies its misaligned operand on every call, 15% of
+    BERT's GEMM time; ``take`` of a misaligned embedding table copies the whole table).
+    ``read_into(view, start)`` fills ``view`` from offset ``start`` (default: from
+    ``data``)."""
     split = split_weights(data, NATIVE_DTYPES)
     if split is None:
-        return _parse(data, what), {}
+        return _parse(bytes(data), what), {}
     skeleton, spans = split
     proto = _parse(skeleton, what)
+    at, size = {}, 0
+    for i, (start, end) in spans.items():
+        at[i] = size
+        size += -(-(end - start) // ALIGN) * ALIGN
+    block = _aligned(size)
+    source = memoryview(data) if read_into is None else None
     weights = {}
     for i, t in enumerate(proto.graph.initializer):
         if i in spans:
+            start, end = spans[i]
+            view = block[at[i] : at[i] + end - start]
+            got = end - start
+            if source is not None:
+                view[:] = source[start:end]
+            else:
+                got = read_into(view, start)
             try:
-                weights[t.name] = raw_view(data, spans[i], t, f"initializer '{t.name}'")
+                if got != end - start:
+                    raise ValueError(f"the file ends {end - start - got} bytes early")
+                weights[t.name] = raw_view(view, (0, end - start), t,
+                                           f"initializer '{t.name}'")
+                weights[t.name].flags.writeable = False
             except ValueError as exc:
                 raise ModelLoadError(
                     f"{what}: initializer '{t.name}' has {spans[i][1] - spans[i][0]} bytes "
@@ -148,6 +192,13 @@ def _parse_split(data: bytes, what: str) -> tuple[pb.ModelProto, dict]:
                     hint="re-export the model, or check the file was copied whole",
                 ) from None
     return proto, weights
+
+
+def _aligned(size: int) -> memoryview:
+    """``size`` writable bytes starting on an `ALIGN`-byte boundary."""
+    raw = np.empty(size + ALIGN, np.uint8)
+    skip = -raw.ctypes.data % ALIGN
+    return memoryview(raw[skip : skip + size])
 
 
 def _copy(proto: pb.ModelProto) -> pb.ModelProto:
