@@ -27,9 +27,9 @@ class LoadedModel:
     """A parsed model with its external data in memory; ``path`` is None for bytes.
 
     A model read from a file or bytes holds its weights once: the main graph's
-    initializers are left out of ``proto`` and are read-only views of the bytes read
-    (``weights``, by name; `tfrt_ray.frontends.onnx.wire`). `initializer` is the one way
-    to read an initializer of the main graph."""
+    initializers are left out of ``proto`` and are read-only arrays, each read once into
+    one 64-byte-aligned buffer (``weights``, by name; `tfrt_ray.frontends.onnx.wire`).
+    `initializer` is the one way to read an initializer of the main graph."""
 
     proto: pb.ModelProto
     path: str | None

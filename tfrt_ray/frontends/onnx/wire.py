@@ -1,12 +1,12 @@
-"""An ONNX file's weights as views of the bytes read from disk, never copied.
+"""Where an ONNX file's weights lie, so that they are read once and never parsed.
 
 protobuf's parser copies each ``raw_data`` field into the message it builds, and an array
 made from a parsed tensor copies it again: holding the message and the arrays keeps every
 weight twice (three times while the file's bytes are alive). `split_weights` walks the
 file's wire format instead. It returns the model's bytes with the ``raw_data`` of the main
 graph's initializers left out (nodes and metadata: kilobytes to parse) and, for each
-initializer left out, where its data lies in the file's bytes; `LoadedModel` makes each
-weight a read-only NumPy view of that one buffer.
+initializer left out, where its data lies in the file's bytes; the loader reads each
+weight from there into one aligned buffer (`tfrt_ray.frontends.onnx.loader`).
 
 Only the layout protobuf's serializers write is split: one ``graph`` field, length-
 delimited initializers with a little-endian native dtype (`tensors.NATIVE_DTYPES`).
