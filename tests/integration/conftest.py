@@ -41,30 +41,34 @@ class _ClusterWhileUsed:
         env.setenv("RAY_USAGE_STATS_ENABLED", "0")
         env.setenv("RAY_enable_metrics_collection", "0")
         env.setenv("REPORTER_UPDATE_INTERVAL_MS", str(10 * 60 * 1000))
-        cluster = Cluster(
-            initialize_head=True,
-            head_node_args={
-                "num_cpus": 4,
-                "object_store_memory": store,
-                "include_dashboard": False,
-            },
-        )
-        self.cluster = cluster
-        for _ in range(2):
-            cluster.add_node(num_cpus=1, object_store_memory=store)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, namespace="tfrt_ray_tests", log_to_driver=False)
+        try:
+            self.cluster = cluster = Cluster(
+                initialize_head=True,
+                head_node_args={
+                    "num_cpus": 4,
+                    "object_store_memory": store,
+                    "include_dashboard": False,
+                },
+            )
+            for _ in range(2):
+                cluster.add_node(num_cpus=1, object_store_memory=store)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, namespace="tfrt_ray_tests", log_to_driver=False)
+        except BaseException:  # what started goes, and the environment is restored
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        if self.cluster is None:
+        if self._env is None:
             return
         import ray
 
         ray.shutdown()
-        self.cluster.shutdown()
-        self.cluster = None
+        if self.cluster is not None:
+            self.cluster.shutdown()
         self._env.undo()
         shutil.rmtree(self._temp, ignore_errors=True)
+        self.cluster = self._env = self._temp = None
 
 
 _CLUSTER = _ClusterWhileUsed()
@@ -80,11 +84,10 @@ def pytest_runtest_teardown(item, nextitem):
     torn down by then): stops the cluster unless the next file uses it too. Under xdist
     ``nextitem`` is the worker's real next test (it runs a test once it has the next)."""
     yield
-    if nextitem is not None and nextitem.path == item.path:
-        return
-    later = [] if nextitem is None else [
-        i for i in nextitem.session.items if i.path == nextitem.path]
-    if not any(_uses_cluster(i) for i in later):
+    if nextitem is None:
+        _CLUSTER.stop()
+    elif nextitem.path != item.path and not any(
+            _uses_cluster(i) for i in nextitem.session.items if i.path == nextitem.path):
         _CLUSTER.stop()
 
 

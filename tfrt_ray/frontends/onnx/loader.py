@@ -156,31 +156,33 @@ def _parse_split(data, what: str, read_into=None) -> tuple[pb.ModelProto, dict]:
     field starts wherever the protobuf framing before it ends, and NumPy gives misaligned
     arrays slow paths (a product copies its misaligned operand on every call, 15% of
     BERT's GEMM time; ``take`` of a misaligned embedding table copies the whole table).
-    ``read_into(view, start)`` fills ``view`` from offset ``start`` (default: from
-    ``data``)."""
+    ``read_into(view, start)`` fills ``view`` from offset ``start`` and returns how many
+    bytes it read (default: a copy from ``data``)."""
     split = split_weights(data, NATIVE_DTYPES)
     if split is None:
         return _parse(bytes(data), what), {}
     skeleton, spans = split
     proto = _parse(skeleton, what)
+    if read_into is None:
+        source = memoryview(data)
+
+        def read_into(view: memoryview, start: int) -> int:
+            view[:] = source[start : start + len(view)]
+            return len(view)
+
     at, size = {}, 0
     for i, (start, end) in spans.items():
         at[i] = size
         size += -(-(end - start) // ALIGN) * ALIGN
     block = _aligned(size)
-    source = memoryview(data) if read_into is None else None
     weights = {}
     for i, t in enumerate(proto.graph.initializer):
         if i in spans:
             start, end = spans[i]
             view = block[at[i] : at[i] + end - start]
-            got = end - start
-            if source is not None:
-                view[:] = source[start:end]
-            else:
-                got = read_into(view, start)
+            got = read_into(view, start)
             try:
-                if got != end - start:
+                if got != end - start:  # the file shrank while it was read
                     raise ValueError(f"the file ends {end - start - got} bytes early")
                 weights[t.name] = raw_view(view, (0, end - start), t,
                                            f"initializer '{t.name}'")
