@@ -101,6 +101,24 @@ def test_interrupt_then_resume_refuses_another_batch_size_and_resumes_the_same(
     _check_complete(out, x, offset)
 
 
+def test_ctrl_c_after_the_output_is_complete_says_so_and_keeps_it(
+        main, models, tmp_path, monkeypatch):
+    import tfrt_ray as tr
+
+    def interrupted_shutdown():  # Ctrl-C as the session stops, after the output was written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "shutdown", interrupted_shutdown)
+    src, x, offset = _data(tmp_path / "data.parquet")
+    out = tmp_path / "preds.parquet"
+    status, _, err = main("run", models["dynamic"], "--inputs", src, "--output", out,
+                          "--batch-size", 64, "--keep", "id")
+    assert status == 130
+    assert f"{out} is complete ({ROWS} rows)" in err and "to resume" not in err
+    _check_complete(out, x, offset)
+    assert not (tmp_path / "preds.parquet.partial.json").exists()
+
+
 def test_kill_9_loses_only_uncommitted_rows(cli, models, tmp_path):
     src, x, offset = _data(tmp_path / "data.parquet")
     args = ("run", models["dynamic"], "--inputs", src, "--output", "preds.parquet", "--keep",

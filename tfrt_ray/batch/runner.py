@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tfrt_ray.batch import ragged
-from tfrt_ray.batch.checkpoint import CheckpointedOutput, file_identity
+from tfrt_ray.batch.checkpoint import CheckpointedOutput, file_identity, interrupts_deferred
 from tfrt_ray.batch.columns import array_to_column, column_to_array, output_schema, pad_rows
 from tfrt_ray.errors import InputError, ModelLoadError
 from tfrt_ray.ir.graph import Graph
@@ -150,14 +150,15 @@ def run_parquet(
         raise
     finally:
         bar.close()
-    interrupted = False
+    report = None
     try:
-        out.finish()  # whole even under Ctrl-C (`interrupts_deferred`), then raises
+        with interrupts_deferred():  # a Ctrl-C meanwhile is raised after, as below
+            out.finish()
+            report = BatchReport(out.final, total, resumed, done, time.perf_counter() - start)
     except KeyboardInterrupt:
-        interrupted = True
-    report = BatchReport(out.final, total, resumed, done, time.perf_counter() - start)
-    if interrupted:
-        raise InterruptedWhenDone(report)
+        if report is None:  # finishing failed as well
+            raise
+        raise InterruptedWhenDone(report) from None
     return report
 
 

@@ -213,7 +213,6 @@ def _parquet_output_ok(output: str, overwrite: bool) -> None:
 
 def _run_parquet(args) -> int:
     from tfrt_ray.batch import file_identity, run_parquet
-    from tfrt_ray.batch.runner import InterruptedWhenDone
 
     if not (_is_parquet(args.inputs) and _is_parquet(args.output)):
         raise InputError("batch inference reads --inputs data.parquet and writes "
@@ -233,13 +232,15 @@ def _run_parquet(args) -> int:
                 os._exit(9)
             if done == args.stop_after:
                 raise KeyboardInterrupt
-    with DeviceSession(args.devices) as session:
-        if args.strategy == "replicate" and len(session.device_ids) > 1:
-            # One whole program per device; batches go round-robin (data parallel).
-            programs = [compile_graph(graph, "place", devices=[d]) for d in session.device_ids]
-        else:
-            programs = [program_for(model, graph, args.strategy)]
-        try:
+    report = None  # set once the output is complete: a Ctrl-C after it loses nothing
+    try:
+        with DeviceSession(args.devices) as session:
+            if args.strategy == "replicate" and len(session.device_ids) > 1:
+                # One whole program per device; batches go round-robin (data parallel).
+                programs = [compile_graph(graph, "place", devices=[d])
+                            for d in session.device_ids]
+            else:
+                programs = [program_for(model, graph, args.strategy)]
             report = run_parquet(
                 programs, graph, args.inputs, args.output, batch_size=batch,
                 model_identity=file_identity(model.path), keep=args.keep,
@@ -247,20 +248,21 @@ def _run_parquet(args) -> int:
                 in_flight=args.in_flight, commit_every=args.commit_every,
                 progress=args.progress, on_batch=on_batch,
             )
-        except InterruptedWhenDone as done:
-            print(f"interrupted as the run finished: {done.report.output} is complete "
-                  f"({done.report.rows} rows)", file=sys.stderr)
-            return 130
-        except KeyboardInterrupt:
+        resumed = f" (resumed after {report.rows_resumed})" if report.rows_resumed else ""
+        print(f"wrote {report.rows} rows to {report.output}{resumed}: {report.batches} "
+              f"batch(es) of {batch} in {report.seconds:.2f} s, "
+              f"{report.rows_per_second:,.0f} rows/s", file=sys.stderr)
+        return 0
+    except KeyboardInterrupt as stop:
+        report = getattr(stop, "report", report)  # InterruptedWhenDone carries it
+        if report is not None:  # the output is whole: Ctrl-C came as the run finished
+            print(f"interrupted as the run finished: {report.output} is complete "
+                  f"({report.rows} rows)", file=sys.stderr)
+        else:
             print(f"interrupted: {_committed(args.output)} row(s) are committed in "
                   f"{args.output}.partial; run the same command again to resume",
                   file=sys.stderr)
-            return 130
-    resumed = f" (resumed after {report.rows_resumed})" if report.rows_resumed else ""
-    print(f"wrote {report.rows} rows to {report.output}{resumed}: {report.batches} batch(es) "
-          f"of {batch} in {report.seconds:.2f} s, {report.rows_per_second:,.0f} rows/s",
-          file=sys.stderr)
-    return 0
+        return 130
 
 
 def _committed(output: str) -> int:
