@@ -9,7 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from device_actors.autotune import cpu  # the model and flags the kernel choices key on
+from device_actors.cpu.autotune import cpu  # the model and flags the kernel choices key on
 
 
 def timeit(fn: Callable[[], object], number: int, repeat: int) -> list[float]:

@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 import tfrt_ray as tr
 from benchmarks.common import save, summary, timeit
 from device_actors.actor import configure_process
-from device_actors.kernels.reduce import reduce_sum
+from tfrt_ray.core.kernels.reduce import reduce_sum
 
 MB100 = 25_000_000  # float32 elements in 100 MB
 
@@ -65,7 +65,7 @@ class RawMlpStage:
     device actor uses for them (oneDNN's matmul where installed, else NumPy's)."""
 
     def __init__(self, weights: list) -> None:
-        from device_actors.kernels import onednn
+        from device_actors.cpu import onednn
 
         configure_process(1)
         if onednn.available():

@@ -15,8 +15,8 @@ import os
 import numpy as np
 
 from benchmarks.common import machine, save, summary, timeit
-from device_actors import plugins
-from device_actors.executor import CompiledStage
+from tfrt_ray.core import device_types as plugins
+from tfrt_ray.core.device_types import compile_stage
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
 
@@ -78,7 +78,7 @@ def main() -> None:
           f"{'gpu med ms':>11} {'speedup (min)':>14}")
     rows = []
     for name, (g, feeds) in programs.items():
-        cpu = CompiledStage(g.nodes, g.types, g.inputs, g.outputs, "cpu", "cpu:0", cores)
+        cpu = compile_stage(g.nodes, g.types, g.inputs, g.outputs, "cpu", "cpu:0", cores)
         gpu = plugins.compile_stage(g.nodes, g.types, g.inputs, g.outputs, "gpu", "gpu:0")
         want, got = cpu.run(feeds), gpu.run(feeds)
         for a, b in zip(got, want, strict=True):

@@ -8,13 +8,13 @@ SqueezeNet (the light models of the onnx wheel, 1x3x224x224), a BERT-base-size e
 a GPT-2-small-size decoder (seq 128).
 
 - tfrt-ray ``tr.load_onnx(path).run(feeds)``: the default path (opt_level 2 and the CPU
-  stage's compilation, kernels chosen by trial: `device_actors.autotune`), held to one
+  stage's compilation, kernels chosen by trial: `device_actors.cpu.autotune`), held to one
   thread like the rest; the row gives the first run's time (import, compile, trials) and
   how many kernel trials it ran or found cached.
 - tfrt-ray: import -> ``optimize(level)`` -> ``CompiledStage(..., cores=1)``, run
   in-process with BLAS and OpenMP held to one thread (threadpoolctl). The stage's
   convolutions run through oneDNN on channels-last values where it is installed
-  (`device_actors.onednn_lowering`); "kernels by rule" is -O2 with oneDNN wherever it
+  (`device_actors.cpu.onednn_lowering`); "kernels by rule" is -O2 with oneDNN wherever it
   applies (``TFRT_RAY_KERNELS=rule``), "oneDNN off" -O2 on the NumPy kernels only.
 - ONNX Runtime: ``intra_op_num_threads=1``, ``inter_op_num_threads=1``, sequential,
   ``ORT_ENABLE_ALL``.
@@ -81,12 +81,12 @@ def ort_session(model):
 
 
 def tfrt_stage(model, level: int):
-    from device_actors.executor import CompiledStage
+    from tfrt_ray.core.device_types import compile_stage
     from tfrt_ray.frontends.onnx import import_model
     from tfrt_ray.passes import optimize
 
     g = optimize(import_model(model).graph, level)
-    return g, CompiledStage(g.nodes, g.types, g.inputs, g.outputs, "cpu", "host:0", cores=1)
+    return g, compile_stage(g.nodes, g.types, g.inputs, g.outputs, "cpu", "host:0", cores=1)
 
 
 def stage_fn(graph, stage, feeds):
@@ -107,7 +107,7 @@ def _variant(variant: str):
     (TFRT_RAY_KERNELS=rule) or "onednn off" (NumPy kernels only)."""
     from threadpoolctl import threadpool_limits
 
-    from device_actors.kernels import onednn
+    from device_actors.cpu import onednn
 
     env = {"TFRT_RAY_KERNELS": "rule"} if variant == "rule" else {}
     with mock.patch.dict(os.environ, env), threadpool_limits(1), (
@@ -128,7 +128,7 @@ def bench_model(label, model, feeds, number, repeat, rows):
     # on its first run, under the same one-thread limits as it runs (as a user's process
     # holding those limits would); the kernel trials that compile makes are reported.
     import tfrt_ray as tr
-    from device_actors import autotune
+    from device_actors.cpu import autotune
 
     before = autotune.report()
     with threadpool_limits(1):
@@ -171,7 +171,7 @@ def bench_model(label, model, feeds, number, repeat, rows):
 
 
 def bench_load(model, feeds, repeat, rows):
-    from device_actors.executor import CompiledStage
+    from tfrt_ray.core.device_types import compile_stage
     from tfrt_ray.executable import read_executable, write_executable
 
     g, _ = tfrt_stage(model, 2)
@@ -183,7 +183,7 @@ def bench_load(model, feeds, repeat, rows):
         def from_exe():
             exe = read_executable(path)
             eg = exe.graph
-            return eg, CompiledStage(eg.nodes, eg.types, eg.inputs, eg.outputs, "cpu",
+            return eg, compile_stage(eg.nodes, eg.types, eg.inputs, eg.outputs, "cpu",
                                      "host:0", cores=1)
 
         def from_onnx():

@@ -27,7 +27,7 @@ def main() -> None:
 
     from benchmarks.models import resnet50_input, resnet50_light
     from benchmarks.onnx_models import ort_session
-    from device_actors.devices.onnxruntime_device import CompiledOrtStage
+    from device_actors.ort.device import CompiledOrtStage
     from tfrt_ray.frontends.onnx import import_model
     from tfrt_ray.passes import optimize
 

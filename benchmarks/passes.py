@@ -22,7 +22,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import machine, save, summary, timeit
-from device_actors.executor import CompiledStage
+from tfrt_ray.core.device_types import compile_stage
+from tfrt_ray.core.executor import CompiledStage
 from tfrt_ray.ir import Graph, GraphBuilder, TensorType
 from tfrt_ray.passes import optimize
 
@@ -109,7 +110,7 @@ MODELS = {"mlp": mlp, "convnet": convnet, "elementwise": elementwise, "chain": c
 
 
 def _stage(graph: Graph) -> CompiledStage:
-    return CompiledStage(graph.nodes, graph.types, graph.inputs, graph.outputs)
+    return compile_stage(graph.nodes, graph.types, graph.inputs, graph.outputs)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import ray
 
 from device_actors import transport
 from device_actors.arena import Arena, adopt_resident, blocks_to_write
-from device_actors.runtime import DeviceRuntime
+from tfrt_ray.core.runtime import DeviceRuntime
 
 # glibc's allocator, told to keep freed memory up to these sizes for reuse (mallopt's
 # M_MMAP_THRESHOLD and M_TRIM_THRESHOLD). By default it gives a large block back to the

@@ -84,7 +84,7 @@ class Plan:
         return {
             "format": "tfrt-ray-plan/1",
             "graph_name": getattr(self.graph, "name", None),
-            "graph": _graph_text(self.graph),
+            "graph": self.graph.as_text(),
             "strategy": self.strategy,
             "devices": list(self.devices),
             "stages": [
@@ -197,13 +197,6 @@ class Plan:
             lines.append(f"... and {len(items) - max_devices} more devices")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
-
-
-def _graph_text(graph) -> str | None:
-    try:
-        return graph.as_text()
-    except ImportError:  # tfrt_ray.ir.text is not there yet
-        return None
 
 
 def _seconds(s: float) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from tfrt_ray._version import __version__  # noqa: F401  (tfrt_ray.__version__)
 
 
 def _public() -> dict[str, Any]:

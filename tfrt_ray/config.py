@@ -8,7 +8,7 @@ dtype rule and compare it with what the kernel produced (slower; for testing the
 ``TFRT_RAY_HASH_CACHE=/path/file.json`` is where the content hashes of batch inputs and
 models are cached (default ``$XDG_CACHE_HOME/tfrt-ray/file-hashes.json``).
 ``TFRT_RAY_KERNELS=rule`` makes the CPU device choose kernels by its fixed rule instead of
-a timed trial on this machine (``device_actors.autotune``); ``TFRT_RAY_AUTOTUNE_CACHE`` is
+a timed trial on this machine (``device_actors.cpu.autotune``); ``TFRT_RAY_AUTOTUNE_CACHE`` is
 where measured choices are kept (default ``$XDG_CACHE_HOME/tfrt-ray/kernel-choices.json``)
 and ``TFRT_RAY_AUTOTUNE_BUDGET_S`` bounds the trials' time per process (default 10 s;
 past it, the rule decides).

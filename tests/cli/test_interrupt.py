@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from device_actors.kernels import onednn
+from device_actors.cpu import onednn
 
 TRIALS = 20
 HERE = Path(__file__).resolve().parent

@@ -105,9 +105,9 @@ def big_graph(total_bytes: int, tensors: int = 10) -> Graph:
 
 def run(graph: Graph, inputs: list) -> list[np.ndarray]:
     """Runs the whole graph as one compiled stage on the host."""
-    from device_actors.executor import CompiledStage
+    from tfrt_ray.core.device_types import compile_stage
 
-    stage = CompiledStage(graph.nodes, graph.types, graph.inputs, graph.outputs)
+    stage = compile_stage(graph.nodes, graph.types, graph.inputs, graph.outputs)
     return [np.asarray(v) for v in stage.run(inputs)]
 
 

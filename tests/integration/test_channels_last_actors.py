@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import tfrt_ray as tr
-from device_actors.kernels import nn, onednn
+from device_actors.cpu import onednn
+from tfrt_ray.core.kernels import nn
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not onednn.available(), reason="oneDNN is not installed")]

@@ -1,4 +1,4 @@
-"""Large float sums over trailing axes go through BLAS (`device_actors.kernels.reduce`):
+"""Large float sums over trailing axes go through BLAS (`tfrt_ray.core.kernels.reduce`):
 same shapes and dtypes as NumPy's sum, and as accurate."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_actors.kernels.reduce import BLAS_SUM_MIN, _blas_sum, reduce_mean, reduce_sum
+from tfrt_ray.core.kernels.reduce import BLAS_SUM_MIN, _blas_sum, reduce_mean, reduce_sum
 
 RNG = np.random.default_rng(2)
 

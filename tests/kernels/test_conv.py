@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from device_actors.kernels import nn
+from tfrt_ray.core.kernels import nn
 
 
 def direct_conv(x, w, strides, pads, dilations, group):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from device_actors.kernels.erf import BLOCK, erf, erf_into
+from tfrt_ray.core.kernels.erf import BLOCK, erf, erf_into
 
 
 def exact(x):

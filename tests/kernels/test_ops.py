@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_actors.kernels import get_kernel
 from tests.kernels import (
     cases_elementwise,
     cases_fused,
@@ -20,6 +19,7 @@ from tests.kernels import (
     cases_reduce,
     cases_shapes,
 )
+from tfrt_ray.core.kernels import get_kernel
 from tfrt_ray.ir.ops import all_ops, get_op
 from tfrt_ray.ir.types import TensorType
 

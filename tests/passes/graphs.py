@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.executor import CompiledStage
+from tfrt_ray.core.device_types import compile_stage
 from tfrt_ray.ir import Graph, GraphBuilder, Loc, TensorType
 
 
@@ -39,7 +39,7 @@ class G:
 def run(graph: Graph, *feeds: np.ndarray) -> list[np.ndarray]:
     """The graph's outputs for ``feeds``, through the compiled executor (an error value
     where an op failed)."""
-    stage = CompiledStage(graph.nodes, graph.types, graph.inputs, graph.outputs)
+    stage = compile_stage(graph.nodes, graph.types, graph.inputs, graph.outputs)
     return [v if isinstance(v, Exception) else np.asarray(v) for v in stage.run(list(feeds))]
 
 

@@ -39,7 +39,7 @@ def toy_plugin(tmp_path_factory):
         pytest.skip(f"could not pip install the example plugin:\n{done.stderr[-2000:]}")
     importlib.invalidate_caches()
     try:
-        from device_actors import plugins
+        from tfrt_ray.core import device_types as plugins
 
         types = plugins.load_plugins()
         assert "toy" in types, f"the installed plugin was not found: {sorted(types)}"

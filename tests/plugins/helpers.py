@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors import plugins
-from device_actors.executor import CompiledStage
+from tfrt_ray.core import device_types as plugins
+from tfrt_ray.core.device_types import compile_stage
 
 
 def run_plan(plan, cluster, feeds) -> list:
@@ -30,5 +30,5 @@ def run_plan(plan, cluster, feeds) -> list:
 
 
 def run_reference(graph, feeds) -> list:
-    stage = CompiledStage(graph.nodes, graph.types, graph.inputs, graph.outputs, "cpu")
+    stage = compile_stage(graph.nodes, graph.types, graph.inputs, graph.outputs, "cpu")
     return stage.run(list(feeds))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import scipy.special
 
-from device_actors import plugins
-from device_actors.devices import cupy_device
-from device_actors.kernels import get_kernel
+from device_actors.gpu import device as cupy_device
 from tests.plugins import models
 from tests.plugins.helpers import run_reference
+from tfrt_ray.core import device_types as plugins
+from tfrt_ray.core.kernels import get_kernel
 from tfrt_ray.errors import OpExecutionError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.ops import get_op

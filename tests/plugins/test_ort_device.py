@@ -11,12 +11,12 @@ import onnx
 import pytest
 
 import scheduler
-from device_actors import plugins
-from device_actors.devices.onnx_export import SUPPORTED_OPS, export_stage
-from device_actors.devices.onnxruntime_device import CompiledOrtStage
+from device_actors.ort.device import CompiledOrtStage
+from device_actors.ort.onnx_export import SUPPORTED_OPS, export_stage
 from scheduler import ClusterSpec, DeviceSpec
 from tests.plugins import models
 from tests.plugins.helpers import run_plan, run_reference
+from tfrt_ray.core import device_types as plugins
 from tfrt_ray.errors import OpExecutionError, TfrtRayError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.ops import get_op
@@ -82,10 +82,7 @@ def test_stage_boundaries_inputs_passed_through_and_repeated_outputs():
 def _cases():
     cases = []
     for family in FAMILIES:
-        try:
-            module = importlib.import_module(f"tests.kernels.cases_{family}")
-        except ImportError:
-            continue
+        module = importlib.import_module(f"tests.kernels.cases_{family}")
         cases += [c for c in module.CASES if c.op in SUPPORTED_OPS]
     return cases
 

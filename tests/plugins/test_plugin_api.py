@@ -10,9 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from device_actors import plugins
-from device_actors.plugins import DeviceType, LocalDevice
 from tests.plugins.helpers import run_reference
+from tfrt_ray.cluster import device_discovery
+from tfrt_ray.core import device_types as plugins
+from tfrt_ray.core.device_types import DeviceType, LocalDevice
 from tfrt_ray.errors import DeviceError, KernelNotFoundError, TfrtRayError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
@@ -136,10 +137,10 @@ def test_eager_kernel_runs_one_op_through_the_api(toy_plugin):
 
 
 def test_device_spec_and_actor_options_come_from_the_type(toy_plugin):
-    spec = plugins.device_spec("toy", "toy:0", "node0", LocalDevice(0, 1 << 30))
+    spec = device_discovery.device_spec("toy", "toy:0", "node0", LocalDevice(0, 1 << 30))
     assert (spec.type, spec.flops_per_s, spec.mem_bytes) == ("toy", 1e11, 1 << 30)
-    assert plugins.actor_options("gpu")["num_gpus"] == 1
-    assert plugins.device_spec("cpu", "cpu:0", "n", cores=4).flops_per_s == 8e10
+    assert device_discovery.actor_options("gpu")["num_gpus"] == 1
+    assert device_discovery.device_spec("cpu", "cpu:0", "n", cores=4).flops_per_s == 8e10
 
 
 # ---- broken plugins ------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def test_kernels_given_as_a_mapping_are_registered():
 def test_device_runtime_runs_any_type(toy_plugin, device_type):
     """DeviceRuntime compiles with plugins.compile_stage and runs eager ops with
     plugins.eager_kernel, so any installed device type runs with no edit of the core."""
-    from device_actors import runtime
+    from tfrt_ray.core import runtime
 
     g, feeds = _mlp()
     rt = runtime.DeviceRuntime(f"{device_type}:0", device_type, cores=2, mem_limit_bytes=1 << 20)
@@ -219,3 +220,17 @@ def test_device_runtime_runs_any_type(toy_plugin, device_type):
     np.testing.assert_array_equal(out, a + a)
     (err,) = rt.run_op("conv2d" if device_type == "toy" else "add", {}, [a, a.T], 1)
     assert isinstance(err, TfrtRayError) and err.device == f"{device_type}:0"
+
+
+def test_plugins_written_against_the_old_module_paths_still_load():
+    import importlib
+    import sys
+
+    for old, new in (("device_actors.plugins", "tfrt_ray.core.device_types"),
+                     ("device_actors.kernels", "tfrt_ray.core.kernels")):
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=new):
+            module = importlib.import_module(old)
+        assert module.__dict__.get("kernel" if old.endswith("kernels") else "DeviceType") is \
+            getattr(importlib.import_module(new), "kernel" if old.endswith("kernels")
+                    else "DeviceType")

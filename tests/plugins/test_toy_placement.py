@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import scheduler
-from device_actors import plugins
 from scheduler import ClusterSpec, DeviceSpec
 from tests.plugins.helpers import run_plan, run_reference
+from tfrt_ray.cluster import device_discovery
+from tfrt_ray.core import device_types as plugins
 from tfrt_ray.errors import PlacementError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
@@ -44,7 +45,7 @@ def _cluster(toy_flops: float | None = 1e13) -> ClusterSpec:
     """A CPU and a toy device on one node; the toy's figures from the plugin when None."""
     cpu = DeviceSpec("cpu:0", "cpu", "node0", flops_per_s=2e10)
     if toy_flops is None:
-        toy = plugins.device_spec("toy", "toy:0", "node0", plugins.LocalDevice(0, 1 << 30))
+        toy = device_discovery.device_spec("toy", "toy:0", "node0", plugins.LocalDevice(0, 1 << 30))
     else:
         toy = DeviceSpec("toy:0", "toy", "node0", flops_per_s=toy_flops, mem_bytes=1 << 30)
     return ClusterSpec((cpu, toy))

@@ -1,4 +1,4 @@
-"""Kernel choices by timed trial on this machine (`device_actors.autotune`): measured once,
+"""Kernel choices by timed trial on this machine (`device_actors.cpu.autotune`): measured once,
 cached per op, shapes and machine, bounded in time, and followed by the CPU stage."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from device_actors import autotune
-from device_actors.executor import CompiledStage
-from device_actors.kernels import onednn
+from device_actors.cpu import autotune, onednn
+from tfrt_ray.core.device_types import compile_stage
+from tfrt_ray.core.executor import CompiledStage
 from tfrt_ray.errors import ConfigError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
@@ -112,7 +112,7 @@ def _mlp_stage() -> CompiledStage:
     bias = b.add_node("constant", [], {"value": BIAS})[0]
     (y,) = b.add_node("fused_matmul", [x, w, bias], {"activation": "relu"})
     g = b.build([y])
-    return CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
+    return compile_stage(g.nodes, g.types, g.inputs, g.outputs)
 
 
 @pytest.mark.skipif(not onednn.available(), reason="oneDNN is not installed")
@@ -123,7 +123,7 @@ def test_the_stage_runs_the_kernel_its_trial_chose_with_the_same_results(cache):
     for choice, matmul_steps in (("numpy", 0), ("onednn", 1)):
         cache.write_text(json.dumps({entry: {"choice": choice, "us": {}}}))
         stage = _mlp_stage()
-        kinds = [type(s[1]).__name__ for s in stage.steps]
+        kinds = [type(s.fn).__name__ for s in stage.steps]
         assert kinds.count("MatMul") == matmul_steps, (choice, kinds)
         assert stage.onednn_ops == matmul_steps
         np.testing.assert_allclose(stage.run([x])[0], stage.run_checked([x])[0],

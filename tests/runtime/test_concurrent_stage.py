@@ -1,4 +1,4 @@
-"""A stage whose independent heavy ops run on a thread pool (`device_actors.concurrent`):
+"""A stage whose independent heavy ops run on a thread pool (`tfrt_ray.core.concurrent`):
 however a run ends, no op of it is still running when the caller gets control back, so no
 kernel writes into a value the caller has already let go of."""
 
@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from device_actors.executor import CompiledStage
+from tfrt_ray.core.device_types import compile_stage
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
 
@@ -24,7 +24,7 @@ def _two_branch_stage():
     (q,) = b.add_node("matmul", [x, x])
     (y,) = b.add_node("add", [p, q])
     g = b.build([y])
-    stage = CompiledStage(g.nodes, g.types, g.inputs, g.outputs, cores=2)
+    stage = compile_stage(g.nodes, g.types, g.inputs, g.outputs, cores=2)
     assert stage.concurrent is not None, "the two products should overlap"
     return stage
 

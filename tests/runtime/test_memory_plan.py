@@ -1,4 +1,4 @@
-"""Memory planning (`device_actors.memory_plan`): an elementwise step whose input dies there
+"""Memory planning (`device_actors.cpu.memory_plan`): an elementwise step whose input dies there
 writes into that input's buffer, a step that takes ``out=`` writes into the buffer of a
 value that died earlier, and never where anyone else can see the buffer: the caller's
 inputs, constants, stage outputs and views all keep their values."""
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
-from device_actors import executor, memory_plan
-from device_actors.executor import CompiledStage
+from device_actors.cpu import memory_plan
 from tests.passes.random_graphs import random_graphs
+from tfrt_ray.core import executor
+from tfrt_ray.core.device_types import compile_stage
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
 
@@ -22,7 +23,7 @@ def _stage(build, shape=SHAPE):
     b = GraphBuilder("g")
     x = b.add_input(TensorType("f32", shape), "x")
     g = b.build(build(b, x))
-    return CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
+    return compile_stage(g.nodes, g.types, g.inputs, g.outputs)
 
 
 def _x(shape=SHAPE):
@@ -105,7 +106,7 @@ def plan_everything(monkeypatch):
 @given(random_graphs())
 def test_random_graphs_compute_the_same_values_with_planning(plan_everything, example):
     graph, feeds = example
-    stage = CompiledStage(graph.nodes, graph.types, graph.inputs, graph.outputs)
+    stage = compile_stage(graph.nodes, graph.types, graph.inputs, graph.outputs)
     event(f"planned: in place {min(stage.in_place_steps, 1)}, reuse {min(stage.reused_buffers, 1)}")
     before = [np.array(f, copy=True) for f in feeds]
     want = stage.run_checked(list(feeds))

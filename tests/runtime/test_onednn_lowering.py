@@ -1,4 +1,4 @@
-"""The CPU device's oneDNN lowering (`device_actors.onednn_lowering`): convolutions, pooling
+"""The CPU device's oneDNN lowering (`device_actors.cpu.onednn_lowering`): convolutions, pooling
 and the elementwise ops between them run through oneDNN on NHWC values, products by
 constant weights through oneDNN's matmul, and every result equals the NumPy kernels' (the
 stage's checked path runs those, on the same stage)."""
@@ -13,9 +13,9 @@ import threading
 import numpy as np
 import pytest
 
-from device_actors.executor import CompiledStage
-from device_actors.kernels import onednn
-from device_actors.onednn_lowering import MIN_FLOPS
+from device_actors.cpu import onednn
+from device_actors.cpu.onednn_lowering import MIN_FLOPS
+from tfrt_ray.core.device_types import compile_stage
 from tfrt_ray.errors import KernelLibraryError
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
@@ -56,7 +56,7 @@ def _stage(build, shape=(2, 3, 96, 96), level=2, cores=1):
     b = GraphBuilder("g")
     x = b.add_input(TensorType("f32", shape), "x")
     g = optimize(b.build(build(b, x)), level)
-    return g, CompiledStage(g.nodes, g.types, g.inputs, g.outputs, cores=cores)
+    return g, compile_stage(g.nodes, g.types, g.inputs, g.outputs, cores=cores)
 
 
 def _x(shape=(2, 3, 96, 96)):
@@ -74,7 +74,7 @@ def _same(got, want):
 def test_a_resnet_block_runs_on_onednn_and_matches_numpy(level):
     g, stage = _stage(_resnet_block, level=level)
     assert stage.onednn_ops == 5
-    moved = [type(s[1]).__name__ for s in stage.steps]
+    moved = [type(s.fn).__name__ for s in stage.steps]
     assert moved.count("Conv") == 4 and moved.count("Pool") == 1, moved
     x = _x()
     _same(stage.run([x]), stage.run_checked([x]))
@@ -82,7 +82,7 @@ def test_a_resnet_block_runs_on_onednn_and_matches_numpy(level):
 
 def test_values_between_convolutions_stay_channels_last():
     _, stage = _stage(_resnet_block)
-    reorders = [s for s in stage.steps if isinstance(s[1], onednn.Reorder)]
+    reorders = [s for s in stage.steps if isinstance(s.fn, onednn.Reorder)]
     # one NCHW copy of the block's output, for global pooling and for the second output
     assert len(reorders) == 1
 
@@ -102,7 +102,7 @@ def test_fused_convolutions_match_numpy(activation, k, stride, pad, dil):
         return [y]
 
     _, stage = _stage(build, shape=(1, 16, 64, 64))
-    assert any(isinstance(s[1], onednn.Conv) for s in stage.steps)
+    assert any(isinstance(s.fn, onednn.Conv) for s in stage.steps)
     x = _x((1, 16, 64, 64))
     _same(stage.run([x]), stage.run_checked([x]))
 
@@ -117,7 +117,7 @@ def test_grouped_and_depthwise_convolutions_match_numpy(cin, cout, group):
         return [z]
 
     _, stage = _stage(build, shape=(1, cin, 64, 64))
-    assert sum(isinstance(s[1], onednn.Conv) for s in stage.steps) == 2
+    assert sum(isinstance(s.fn, onednn.Conv) for s in stage.steps) == 2
     x = _x((1, cin, 64, 64))
     _same(stage.run([x]), stage.run_checked([x]))
 
@@ -132,7 +132,7 @@ def test_max_pooling_of_a_channels_last_value_matches_numpy(ceil_mode, pads):
         return [p]
 
     _, stage = _stage(build, shape=(1, 8, 33, 30))
-    assert any(isinstance(s[1], onednn.Pool) for s in stage.steps)
+    assert any(isinstance(s.fn, onednn.Pool) for s in stage.steps)
     x = _x((1, 8, 33, 30))
     _same(stage.run([x]), stage.run_checked([x]))
 
@@ -149,7 +149,7 @@ def test_small_convolutions_and_runtime_weights_stay_on_numpy():
     w = b.add_input(TensorType("f32", (32, 16, 3, 3)), "w")  # weights arrive per step
     (y,) = b.add_node("conv2d", [x, w], {"pads": (1, 1, 1, 1)})
     g = b.build([y])
-    stage = CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
+    stage = compile_stage(g.nodes, g.types, g.inputs, g.outputs)
     assert stage.onednn_ops == 0
 
 
@@ -172,7 +172,7 @@ def test_one_stage_runs_on_several_threads_at_once():
     brgconv convolutions wrote into each other's partial sums (about 1 in 5 results was
     wrong here); each primitive now gets a scratchpad per thread."""
     _, stage = _stage(_resnet_block)
-    assert any(getattr(s[1], "prim", None) is not None and s[1].prim.scratch_bytes
+    assert any(getattr(s.fn, "prim", None) is not None and s.fn.prim.scratch_bytes
                for s in stage.steps), "no primitive here uses a scratchpad: test another"
     xs = [_x() for _ in range(4)]
     want = [stage.run_checked([x]) for x in xs]
@@ -197,7 +197,7 @@ def test_an_input_of_another_shape_never_reaches_a_primitive():
     """A primitive reads raw memory: one made for 96x96 refuses 96x90 (no read past the
     end), and the stage falls back to the NumPy kernels, which take any shape."""
     _, stage = _stage(_resnet_block)
-    conv = next(s[1] for s in stage.steps if isinstance(s[1], onednn.Conv))
+    conv = next(s.fn for s in stage.steps if isinstance(s.fn, onednn.Conv))
     x = _x((2, 3, 96, 90))
     with pytest.raises(KernelLibraryError, match="made for shape"):
         conv(x)
@@ -205,7 +205,7 @@ def test_an_input_of_another_shape_never_reaches_a_primitive():
 
 
 def test_the_switch_in_the_environment_turns_onednn_off():
-    code = ("from device_actors.kernels import onednn; print(onednn.available())")
+    code = ("from device_actors.cpu import onednn; print(onednn.available())")
     env = {**os.environ, "TFRT_RAY_ONEDNN": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout
@@ -237,7 +237,7 @@ def test_products_by_constant_weights_match_numpy(activation, a_shape, monkeypat
         return [z, r]
 
     _, stage = _stage(build, shape=a_shape)
-    kinds = [type(s[1]).__name__ for s in stage.steps]
+    kinds = [type(s.fn).__name__ for s in stage.steps]
     assert kinds.count("MatMul") == 2  # the product of two runtime values stays on NumPy
     x = _x(a_shape)
     _same(stage.run([x]), stage.run_checked([x]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_actors.executor import CompiledStage
+from tfrt_ray.core.device_types import compile_stage
 from tfrt_ray.ir.graph import GraphBuilder
 from tfrt_ray.ir.types import TensorType
 from tfrt_ray.passes import optimize
@@ -17,7 +17,7 @@ def _stage(build, level=0):
     x = b.add_input(TensorType("f32", (128, 64)), "x")
     w = b.add_input(TensorType("f32", (64, 64)), "w")
     g = optimize(b.build(build(b, x, w)), level)
-    return g, CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
+    return g, compile_stage(g.nodes, g.types, g.inputs, g.outputs)
 
 
 def _inputs():
@@ -77,7 +77,7 @@ def test_a_failing_kernel_still_gives_every_result_and_error():
     (y,) = b.add_node("add", [x, x])
     (p,) = b.add_node("pow", [x, x])  # negative integer powers raise at run time
     g = b.build([y, p])
-    stage = CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
+    stage = compile_stage(g.nodes, g.types, g.inputs, g.outputs)
     buffer = np.empty(4, np.int64)
     assert stage.writes_into(0)
     got = stage.run([np.array([1, 2, -1, 3])], {0: buffer})

@@ -102,7 +102,7 @@ def _silence_stdout() -> None:
 
 
 def _version() -> str:
-    from tfrt_ray import __version__
+    from tfrt_ray._version import __version__
 
     return f"tfrt-ray {__version__}"
 

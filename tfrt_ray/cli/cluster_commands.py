@@ -64,14 +64,14 @@ def _check_config(path: str) -> int:
 
 
 def cmd_devices(args) -> int:
-    from device_actors.kernels import supported_ops
+    from tfrt_ray.core.kernels import supported_ops
 
     cores = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     rows = [{"name": "cpu", "source": "built-in", "devices": usable,
              "ops": len(supported_ops("cpu")), "description": "NumPy reference kernels"}]
-    if has("device_actors.plugins", "list_device_types"):
-        from device_actors.plugins import list_device_types
+    if has("tfrt_ray.core.device_types", "list_device_types"):
+        from tfrt_ray.core.device_types import list_device_types
 
         found = [_as_dict(t) for t in list_device_types()]
         rows = [r for r in rows if r["name"] not in {f.get("name") for f in found}] + found

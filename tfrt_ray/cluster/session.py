@@ -278,14 +278,14 @@ def _alive_nodes() -> list[dict]:
 
 
 def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeout_s) -> None:
-
-    from device_actors import plugins
+    from tfrt_ray.cluster import device_discovery
+    from tfrt_ray.core.device_types import get_device_type
 
     for name in device_types:
-        plugins.get_device_type(name)  # a clear DeviceError for an unknown type
+        get_device_type(name)  # a clear DeviceError for an unknown type
     nodes = [n["NodeID"] for n in _alive_nodes()]
     handles = []
-    for node_id, found in plugins.discover_on_nodes(nodes).items():
+    for node_id, found in device_discovery.discover_on_nodes(nodes).items():
         for name in device_types:
             for local in found.get(name, []):
                 device_id = f"{name}:{sum(s.type == name for s in session.specs)}"
@@ -303,8 +303,8 @@ def _make_plugin_devices(session, device_types, cores, mem_limit, recovery_timeo
                 session.devices[device_id] = ActorDevice(device_id, actor, node_id, cores,
                                                          respawn, arena_dir=session.arena_dir,
                                                          host=session.host)
-                session.specs.append(plugins.device_spec(name, device_id, node_id[:12], local,
-                                                         cores, mem_limit))
+                session.specs.append(device_discovery.device_spec(
+                    name, device_id, node_id[:12], local, cores, mem_limit))
     if not handles:
         raise ClusterError(
             f"no devices of type(s) {list(device_types)} were found on the cluster's nodes",
@@ -349,9 +349,9 @@ def _actor(device_id: str, cores: int, mem_limit, node_id: str, soft: bool,
 
     options: dict[str, Any] = {"num_cpus": cores}
     if device_type != "cpu":
-        from device_actors import plugins
+        from tfrt_ray.cluster import device_discovery
 
-        options.update(plugins.actor_options(device_type))
+        options.update(device_discovery.actor_options(device_type))
         options["num_cpus"] = cores
     return DeviceActor.options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=soft),

@@ -10,7 +10,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from tfrt_ray import __version__
+from tfrt_ray._version import __version__
 from tfrt_ray.errors import ExecutableFormatError, ExecutableVersionError
 
 MAGIC = b"\x89TRX\r\n\x1a\n"  # PNG-style: catches 7-bit and newline-translating copies

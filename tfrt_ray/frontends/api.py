@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from device_actors.kernels import find_kernel
+from tfrt_ray.core.kernels import find_kernel
 from tfrt_ray.errors import OpAttributeError
 from tfrt_ray.frontends.dispatch import apply
 from tfrt_ray.frontends.tensor import FAST_FORWARD, Tensor, _binary, _unary, ready

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from device_actors.kernels import get_kernel
+from tfrt_ray.core.kernels import get_kernel
 from tfrt_ray.errors import OpExecutionError, TfrtRayError
 from tfrt_ray.frontends.context import state
 from tfrt_ray.frontends.tensor import (

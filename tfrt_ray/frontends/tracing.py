@@ -222,14 +222,15 @@ class Function:
         return tuple(bound.arguments.values())
 
     def _trace(self, args: tuple) -> Traced:
-        from device_actors.executor import CompiledStage
+        from tfrt_ray.core.device_types import compile_stage
         from tfrt_ray.passes import optimize
 
         graph, out_template, hints = trace_graph(
             self.python_function, args, self.name, self._signature
         )
         optimized = optimize(graph, level=self.opt_level)
-        stage = CompiledStage(
+        # The host's CPU stage; its independent ops may use every core of the process.
+        stage = compile_stage(
             optimized.nodes, optimized.types, optimized.inputs, optimized.outputs, "cpu", HOST,
             cores=os.cpu_count() or 1,
         )

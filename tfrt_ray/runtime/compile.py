@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from device_actors.plugins import supports
 from scheduler import plan as make_plan
 from scheduler.batching import batch_split
 from tfrt_ray.cluster.session import current
+from tfrt_ray.core.device_types import supports
 from tfrt_ray.errors import PlacementError
 from tfrt_ray.frontends.tensor import Tensor
 from tfrt_ray.frontends.tracing import Function

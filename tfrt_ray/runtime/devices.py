@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from device_actors import transport
-from device_actors.runtime import DeviceRuntime
+from tfrt_ray.core.runtime import DeviceRuntime
 from tfrt_ray.errors import DeviceLostError, StepTimeoutError, TfrtRayError
 from tfrt_ray.ir.location import user_location
 from tfrt_ray.ir.ops import get_op

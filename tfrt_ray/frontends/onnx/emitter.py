@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from device_actors.kernels import get_kernel
+from tfrt_ray.core.evaluate import evaluate
 from tfrt_ray.errors import IRError, OpExecutionError, TfrtRayError
 from tfrt_ray.frontends.onnx.context import Value
 from tfrt_ray.ir.graph import ConstTensor, GraphBuilder
@@ -62,24 +60,16 @@ class GraphEmitter:
         if sum(t.nbytes for t in out_types) > FOLD_LIMIT_BYTES:
             return None
         try:
-            with np.errstate(all="ignore"):
-                out = get_kernel(op, "cpu")(*[v.array for v in vals], **full)
-        except TfrtRayError as err:
-            raise err.with_context(op=op, node=name, loc=loc) from None
-        except Exception as exc:  # noqa: BLE001 - reported as the node's error
+            outs = evaluate(op, [v.array for v in vals], full, out_types)
+        except OpExecutionError as err:
             raise OpExecutionError(
-                f"constant folding failed: {type(exc).__name__}: {exc}",
+                f"constant folding failed: {err.message}",
                 op=op,
                 node=name,
                 loc=loc,
                 inputs=[v.type for v in vals],
-                hint="the node's constant inputs are invalid for it",
+                hint=err.hint or "the node's constant inputs are invalid for it",
             ) from None
-        outs = tuple(out) if len(out_types) > 1 else (out,)
-        result = []
-        for a, t in zip(outs, out_types, strict=True):
-            a = np.asarray(a)
-            if a.dtype != t.np_dtype:
-                a = a.astype(t.np_dtype)
-            result.append(Value.const(a))
-        return tuple(result)
+        except TfrtRayError as err:
+            raise err.with_context(op=op, node=name, loc=loc) from None
+        return tuple(Value.const(a) for a in outs)

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from device_actors.executor import CompiledStage
+from tfrt_ray.core.device_types import compile_stage
+from tfrt_ray.core.executor import CompiledStage
 from tfrt_ray.errors import InputError, StaticValueError, TfrtRayError
 from tfrt_ray.frontends.onnx.importer import OnnxImport, import_model, initializer_inputs
 from tfrt_ray.frontends.onnx.loader import read_model
@@ -200,7 +201,7 @@ class OnnxProgram:
         if self.opt_level:
             imp = dataclasses.replace(imp, graph=optimize(imp.graph, level=self.opt_level))
         g = imp.graph
-        return imp, CompiledStage(g.nodes, g.types, g.inputs, g.outputs)
+        return imp, compile_stage(g.nodes, g.types, g.inputs, g.outputs, "cpu", "host:0", 1)
 
     def _learn(self, err: StaticValueError) -> bool:
         """Records what to specialize on; False when nothing new was learned."""

@@ -1,8 +1,10 @@
 """The op spec: one per op. Inputs, typed attributes with defaults, the shape and dtype
 rule, and a cost (flops and bytes) for the scheduler.
 
-An op is added by writing its spec (here, with the `op` decorator on its shape rule) and
-its reference kernel (`device_actors.kernels`); nothing else.
+An op's spec is written with the `op` decorator on its shape rule, in the family module
+beside this one (``tfrt_ray/ir/ops/nn.py``, ...); its reference kernel is registered in
+the same family of `tfrt_ray.core.kernels`, and an ONNX converter, where ONNX has the op,
+in ``tfrt_ray/frontends/onnx/converters``. README's "Adding an op" lists every table.
 """
 
 from __future__ import annotations

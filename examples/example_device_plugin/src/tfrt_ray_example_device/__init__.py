@@ -11,8 +11,8 @@ from collections import Counter
 
 import numpy as np
 
-from device_actors.kernels import kernel
-from device_actors.plugins import DeviceType, LocalDevice
+from tfrt_ray.core.device_types import DeviceType, LocalDevice
+from tfrt_ray.core.kernels import kernel
 
 NAME = "toy"
 CALLS: Counter = Counter()

@@ -6,7 +6,7 @@ from functools import cache
 
 import numpy as np
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 from tfrt_ray.ir.ops.onnx_math import FORMAT_CARRIERS, FORMAT_ML_DTYPES
 from tfrt_ray.ir.types import numpy_dtype
 

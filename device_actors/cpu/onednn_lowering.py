@@ -1,7 +1,7 @@
 """oneDNN lowering: the CPU device's choice of kernels and memory layout for a stage.
 
 The graph is NCHW everywhere (ONNX's layout). oneDNN's fast convolutions want NHWC
-(`device_actors.kernels.onednn`), so after `CompiledStage` has lowered its nodes to steps,
+(`device_actors.cpu.onednn`), so after `CompiledStage` has lowered its nodes to steps,
 `lower_to_onednn` rewrites the steps:
 
 - a convolution (grouped and depthwise too) whose weights (and bias) are constants of the
@@ -15,7 +15,7 @@ The graph is NCHW everywhere (ONNX's layout). oneDNN's fast convolutions want NH
   (one oneDNN reorder per value, made just before its first such reader);
 - a product by constant (K, N) weights (``matmul``, ``fused_matmul`` with its bias and
   activation) runs as a oneDNN matmul with the weights packed once, where a timed trial
-  on this machine finds it faster than the NumPy kernel (``device_actors.autotune``): on
+  on this machine finds it faster than the NumPy kernel (``device_actors.cpu.autotune``): on
   an AVX-512 Xeon it reached 255-260 GFLOP/s on BERT's shapes against 205-235 for OpenBLAS
   plus a separate bias pass; on an AVX2-only EPYC OpenBLAS won.
 
@@ -34,8 +34,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_actors.executor import BINARY, UNARY, step_reads, step_writes
-from device_actors.kernels import onednn
+from device_actors.cpu import onednn
+from tfrt_ray.core.executor import BINARY, UNARY, Step, step_reads, step_writes
 from tfrt_ray.errors import KernelLibraryError
 from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
@@ -47,13 +47,12 @@ MATMUL_OPS = frozenset(("matmul", "fused_matmul"))
 MIN_FLOPS = 1e6
 
 
-def _with_args(step, args: Sequence[int]):
-    kind, fn, a, b, c = step
-    if kind is UNARY:
-        return (kind, fn, args[0], b, c)
-    if kind is BINARY:
-        return (kind, fn, args[0], args[1], c)
-    return (kind, fn, tuple(args), b, c)
+def _with_args(step: Step, args: Sequence[int]) -> Step:
+    if step.kind == UNARY:
+        return step._replace(a=args[0])
+    if step.kind == BINARY:
+        return step._replace(a=args[0], b=args[1])
+    return step._replace(a=tuple(args))
 
 
 def _out(step) -> int:
@@ -68,7 +67,7 @@ class _Rewrite:
         self.stage, self.types = stage, types
         self.nhwc: dict[int, TensorType] = {}  # slot -> the NCHW type of its NHWC value
         self.nchw_copy: dict[int, int] = {}  # NHWC slot -> slot of its NCHW copy
-        self.steps: list[tuple] = []
+        self.steps: list[Step] = []
         self.nodes: list = []
         self.moved = 0
         self._machine: str | None = None  # autotune.machine_key(), once per stage
@@ -77,7 +76,7 @@ class _Rewrite:
         self.stage.template.append(None)
         return len(self.stage.template) - 1
 
-    def _emit(self, step, node) -> None:
+    def _emit(self, step: Step, node) -> None:
         self.steps.append(step)
         self.nodes.append(node)
 
@@ -88,7 +87,7 @@ class _Rewrite:
         if s not in self.nchw_copy:
             self.nchw_copy[s] = copy = self._new_slot()
             reorder = onednn.Reorder(self.nhwc[s].shape, to_channels_last=False)
-            self._emit((UNARY, reorder, s, copy, None), None)
+            self._emit(Step(UNARY, reorder, s, copy, None), None)
         return self.nchw_copy[s]
 
     def _const(self, s: int):
@@ -115,7 +114,7 @@ class _Rewrite:
         except KernelLibraryError:
             return False
         out = _out(step)
-        self._emit((UNARY, conv, args[0], out, None), node)
+        self._emit(Step(UNARY, conv, args[0], out, None), node)
         self.nhwc[out] = out_t
         return True
 
@@ -138,15 +137,15 @@ class _Rewrite:
             return False
         if self._numpy_is_faster(step, mm, a_t, w, b, activation):
             return False
-        self._emit((UNARY, mm, self._nchw(args[0]), _out(step), None), node)
+        self._emit(Step(UNARY, mm, self._nchw(args[0]), _out(step), None), node)
         return True
 
     def _numpy_is_faster(self, step, mm, a_t: TensorType, w, b, activation: str) -> bool:
         """Whether the step's own kernel (NumPy's matmul on OpenBLAS, then the bias and
         activation) beats oneDNN's on this machine: a timed trial, cached per machine
-        (device_actors.autotune). oneDNN is the rule: it won on the AVX-512 machine the
+        (device_actors.cpu.autotune). oneDNN is the rule: it won on the AVX-512 machine the
         lowering was first tuned on, and the trial corrects it where it loses."""
-        from device_actors import autotune
+        from device_actors.cpu import autotune
 
         onednn.set_threads(self.stage.cores)  # as the stage runs (and as the key says)
         if self._machine is None:
@@ -155,7 +154,7 @@ class _Rewrite:
         a = functools.cache(
             lambda: np.random.default_rng(0).standard_normal(a_t.shape, dtype=np.float32))
         consts = (w,) if b is None else (w, b)
-        fn = step[1]
+        fn = step.fn
         shapes = f"{a_t.shape}x{w.shape}{'+b' if b is not None else ''}:{activation}" \
                  f":{self.stage.cores}t"
         choice = autotune.choose("matmul", shapes, {"onednn": lambda: mm(a()),
@@ -182,7 +181,7 @@ class _Rewrite:
         except KernelLibraryError:
             return False
         out = _out(step)
-        self._emit((UNARY, pool, x, out, None), node)
+        self._emit(Step(UNARY, pool, x, out, None), node)
         self.nhwc[out] = out_t
         return True
 
@@ -209,9 +208,8 @@ class _Rewrite:
         stage = self.stage
         for step, node in zip(stage.steps, stage.step_nodes):
             if node is None:  # FREE: the NCHW copies die with their NHWC originals
-                kind, fn, dead, b, c = step
-                extra = tuple(self.nchw_copy[s] for s in dead if s in self.nchw_copy)
-                self._emit((kind, fn, dead + extra, b, c), None)
+                extra = tuple(self.nchw_copy[s] for s in step.a if s in self.nchw_copy)
+                self._emit(step._replace(a=step.a + extra), None)
                 continue
             if node.op in CONV_OPS and self._conv(node, step):
                 self.moved += 1

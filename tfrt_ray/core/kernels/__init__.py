@@ -1,6 +1,6 @@
 """Kernels, grouped by family. Importing this package registers every reference kernel."""
 
-from device_actors.kernels import (  # noqa: F401  (imported to register their kernels)
+from tfrt_ray.core.kernels import (  # noqa: F401  (imported to register their kernels)
     elementwise,
     fused,
     linalg,
@@ -12,7 +12,7 @@ from device_actors.kernels import (  # noqa: F401  (imported to register their k
     reduce,
     shapes,
 )
-from device_actors.kernels.registry import (
+from tfrt_ray.core.kernels.registry import (
     REFERENCE,
     find_kernel,
     get_kernel,

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 
 # ---- resize ------------------------------------------------------------------------------
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from device_actors.executor import (
+from tfrt_ray.core.executor import (
     BINARY,
     FREE,
     FREE_BYTES,
     GENERAL,
     MULTI,
     UNARY,
+    Step,
     kernel_has,
     step_reads,
     step_writes,
@@ -47,12 +48,12 @@ def _call_into(fn, *args):
     return fn(*args[:-1], out=args[-1])
 
 
-def _with_buffer(step, donor: int):
+def _with_buffer(step: Step, donor: int) -> Step:
     """``step`` rewritten to write into the buffer in slot ``donor`` (one of its own
     inputs, for an in-place update)."""
     (out,) = step_writes(step)
-    return (GENERAL, functools.partial(_call_into, step[1]), step_reads(step) + (donor,), out,
-            None)
+    return Step(GENERAL, functools.partial(_call_into, step.fn), step_reads(step) + (donor,),
+                out, None)
 
 
 class _Lifetimes:
@@ -68,10 +69,10 @@ class _Lifetimes:
         self.last_read: dict[int, int] = {}
         for i, step in enumerate(stage.steps):
             for s in step_reads(step):
-                self.readers.setdefault(s, []).append(step[1])
+                self.readers.setdefault(s, []).append(step.fn)
                 self.last_read[s] = i
             for s in step_writes(step):
-                self.producer[s] = step[1]
+                self.producer[s] = step.fn
 
     def key(self, s: int):
         """(type, layout) of a large statically shaped value; None for any other slot."""
@@ -96,8 +97,7 @@ class _Lifetimes:
 
 def _in_place(life: _Lifetimes, i: int, step):
     """``step`` rewritten to write over its dying input, or None."""
-    kind, fn = step[:2]
-    if kind not in (UNARY, BINARY) or not kernel_has(fn, "elementwise_out"):
+    if step.kind not in (UNARY, BINARY) or not kernel_has(step.fn, "elementwise_out"):
         return None
     (out,) = step_writes(step)
     if not life.takes_buffer(out):
@@ -113,15 +113,15 @@ def plan_memory(stage, types: Sequence[TensorType]) -> tuple[int, int]:
     docstring); returns (steps updating an input in place, steps reusing a dead value's
     buffer)."""
     life = _Lifetimes(stage, types)
-    steps: list[tuple] = []
+    steps: list[Step] = []
     nodes: list = []
     pool: dict[object, list[int]] = {}  # (type, layout) -> dead owned slots, last freed last
     freed_by: dict[int, int] = {}  # dead slot -> index in ``steps`` of the FREE that frees it
     given: set[int] = set()  # slots whose buffer a result took over in place
     in_place = reused = 0
     for i, (step, node) in enumerate(zip(stage.steps, stage.step_nodes)):
-        if step[0] is FREE:
-            for s in step[2]:
+        if step.kind == FREE:
+            for s in step.a:
                 if s not in given and life.owns(s):
                     pool.setdefault(life.key(s), []).append(s)
                     freed_by[s] = len(steps)
@@ -137,15 +137,14 @@ def plan_memory(stage, types: Sequence[TensorType]) -> tuple[int, int]:
             continue
         writes = step_writes(step)
         donors = pool.get(life.key(writes[0])) if len(writes) == 1 else None
-        if donors and step[0] is not MULTI and kernel_has(step[1], "takes_out") \
+        if donors and step.kind != MULTI and kernel_has(step.fn, "takes_out") \
                 and life.takes_buffer(writes[0]):
             donor = donors.pop()
             k = freed_by.pop(donor)  # keep it alive until here, then free it with this step
-            kind, fn, dead, b, c = steps[k]
-            steps[k] = (kind, fn, tuple(s for s in dead if s != donor), b, c)
+            steps[k] = steps[k]._replace(a=tuple(s for s in steps[k].a if s != donor))
             steps.append(_with_buffer(step, donor))
             nodes.append(node)
-            steps.append((FREE, None, (donor,), None, None))
+            steps.append(Step(FREE, None, (donor,), None, None))
             nodes.append(None)
             reused += 1
             continue

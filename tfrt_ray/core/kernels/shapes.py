@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 from tfrt_ray.ir.ops.shapes import range_length, slice_bounds
 from tfrt_ray.ir.types import numpy_dtype
 

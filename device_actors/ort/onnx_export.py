@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from device_actors.kernels import get_kernel
+from tfrt_ray.core.kernels import get_kernel
 from tfrt_ray.errors import KernelNotFoundError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.types import TensorType
@@ -332,7 +332,7 @@ def _cumsum(ctx, node, ins, outs):
 
 
 # The nn and fused families' exporters register themselves into EXPORTERS.
-from device_actors.devices import onnx_export_fused, onnx_export_nn  # noqa: E402, F401
+from device_actors.ort import onnx_export_fused, onnx_export_nn  # noqa: E402, F401
 
 SUPPORTED_OPS = frozenset(EXPORTERS) | {"constant", "constant_of_shape", "range"}
 

@@ -5,7 +5,7 @@ oneDNN (Intel's deep-learning kernel library, vendor-neutral ISA dispatch) comes
 its C API through ctypes (no code of ours is compiled). Its convolutions reach 250-310
 GFLOP/s on one AVX-512 core here where im2col + OpenBLAS reaches 170-210, but only on
 *channels-last* activations (NHWC); on NCHW it falls back to its own im2col + GEMM, slower
-than ours. `device_actors.onednn_lowering` decides which values of a stage live channels-last.
+than ours. `device_actors.cpu.onednn_lowering` decides which values of a stage live channels-last.
 
 A channels-last value is a plain NumPy array of shape ``(N, H, W, C)``, so elementwise NumPy
 ops between such values of one shape need no change.
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_actors.kernels.nn import _out_len
 from tfrt_ray.config import debug
+from tfrt_ray.core.kernels.nn import _out_len
 from tfrt_ray.errors import KernelLibraryError
 
 _F32 = 3
@@ -320,7 +320,7 @@ class Reorder:
     (x, out=None)``."""
 
     takes_out = True  # see CompiledStage.run's ``into``
-    fresh_output = True  # without ``out``, a new array (device_actors.memory_plan)
+    fresh_output = True  # without ``out``, a new array (device_actors.cpu.memory_plan)
 
     def __init__(self, shape: Sequence[int], to_channels_last: bool) -> None:
         shape = tuple(int(d) for d in shape)
@@ -357,7 +357,7 @@ class Conv:
     `KernelLibraryError`."""
 
     ACTIVATIONS = frozenset(("none", *_ELTWISE))
-    fresh_output = True  # a new array per call (device_actors.memory_plan)
+    fresh_output = True  # a new array per call (device_actors.cpu.memory_plan)
 
     def __init__(self, x_shape, w: np.ndarray, b: np.ndarray | None, *, strides, pads,
                  dilations, group: int = 1, activation: str, src_channels_last: bool,
@@ -428,7 +428,7 @@ class MatMul:
 
     ACTIVATIONS = frozenset(("none", *_ELTWISE))
     takes_out = True
-    fresh_output = True  # without ``out``, a new array (device_actors.memory_plan)
+    fresh_output = True  # without ``out``, a new array (device_actors.cpu.memory_plan)
 
     def __init__(self, a_shape, w: np.ndarray, b: np.ndarray | None, *,
                  activation: str) -> None:
@@ -471,7 +471,7 @@ class MatMul:
 class Pool:
     """2-D max pooling (``kind="max"``) of channels-last values."""
 
-    fresh_output = True  # a new array per call (device_actors.memory_plan)
+    fresh_output = True  # a new array per call (device_actors.cpu.memory_plan)
 
     def __init__(self, x_shape, out_hw, *, kind: str, kernel_shape, strides, pads) -> None:
         x_shape = tuple(int(d) for d in x_shape)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.devices.onnx_export import UNARY, _opt, exporter, gelu_expr
+from device_actors.ort.onnx_export import UNARY, _opt, exporter, gelu_expr
 from tfrt_ray.errors import KernelNotFoundError
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "maximum": "Max",

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 from tfrt_ray.ir.ops.nn import window_out
 
 

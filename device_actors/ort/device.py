@@ -1,9 +1,9 @@
 """The "ort" device type: a stage is one ONNX Runtime session (as TF-TRT runs subgraphs).
 
 Its "kernels" are whole subgraphs: `CompiledOrtStage` exports the stage's nodes to ONNX
-(`device_actors.devices.onnx_export`), builds an ``onnxruntime.InferenceSession`` once
+(`device_actors.ort.onnx_export`), builds an ``onnxruntime.InferenceSession`` once
 (``intra_op_num_threads`` = the device's cores) and runs it per step. It has the interface
-of `device_actors.executor.CompiledStage` (``run``, ``run_checked``, ``template``).
+of `tfrt_ray.core.executor.CompiledStage` (``run``, ``run_checked``, ``template``).
 
 Errors are values: when ORT fails (or an input is already an error), the stage runs on the
 reference kernels' checked path, so each failed op's outputs carry an error naming op, node,
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_actors.devices.onnx_export import SUPPORTED_OPS, export_stage
-from device_actors.executor import CompiledStage
-from device_actors.plugins import DeviceType, LocalDevice
+from device_actors.ort.onnx_export import SUPPORTED_OPS, export_stage
+from tfrt_ray.core.device_types import DeviceType, LocalDevice, compile_stage
+from tfrt_ray.core.executor import CompiledStage
 from tfrt_ray.errors import DeviceError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.types import TensorType
@@ -102,7 +102,7 @@ class CompiledOrtStage:
         """The same nodes on the reference kernels (the checked, error-locating path)."""
         with self._lock:
             if self._reference is None:
-                self._reference = CompiledStage(
+                self._reference = compile_stage(
                     self.nodes, self.types, self.input_ids, self.output_ids, "cpu",
                     self.device_id, 1,
                 )
@@ -160,9 +160,9 @@ def _discover() -> list[LocalDevice]:
         import onnxruntime  # noqa: F401
     except Exception:  # noqa: BLE001
         return []
-    from device_actors.plugins import _host_memory
+    from device_actors.cpu import host_memory
 
-    return [LocalDevice(0, _host_memory(), "onnxruntime CPUExecutionProvider")]
+    return [LocalDevice(0, host_memory(), "onnxruntime CPUExecutionProvider")]
 
 
 def device_type() -> DeviceType:

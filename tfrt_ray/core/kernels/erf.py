@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.kernels.scipy_special import special
+from tfrt_ray.core.kernels.scipy_special import special
 
 _P = np.array(
     [1.12837917e00, 1.85172752e-01, 5.41739292e-02, 3.83026841e-03,

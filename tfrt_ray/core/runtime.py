@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from device_actors.plugins import compile_stage, eager_kernel
+from tfrt_ray.core.device_types import compile_stage, eager_kernel
 from tfrt_ray.errors import DeviceError, OpExecutionError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.types import TensorType

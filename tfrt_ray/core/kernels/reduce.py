@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 from tfrt_ray.ir.ops.reduce import mean_dtype, sum_dtype
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
 
@@ -84,7 +84,7 @@ def reduce_prod(x, *, axes, keepdims):
     return np.asarray(out)
 
 
-reduce_sum.fresh_output = True  # a new array (device_actors.memory_plan)
+reduce_sum.fresh_output = True  # a new array (device_actors.cpu.memory_plan)
 
 
 @kernel("mean")
@@ -106,7 +106,7 @@ def reduce_mean(x, *, axes, keepdims):
     return np.asarray(out, dtype=dtype)
 
 
-reduce_mean.fresh_output = True  # a new array (device_actors.memory_plan)
+reduce_mean.fresh_output = True  # a new array (device_actors.cpu.memory_plan)
 
 
 @kernel("max")

@@ -13,11 +13,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from device_actors.kernels.elementwise import NUMPY_FUNCTIONS
-from device_actors.kernels.erf import erf_into
-from device_actors.kernels.nn import conv_nchw
-from device_actors.kernels.registry import kernel
-from device_actors.kernels.scipy_special import expit
+from tfrt_ray.core.kernels.elementwise import NUMPY_FUNCTIONS
+from tfrt_ray.core.kernels.erf import erf_into
+from tfrt_ray.core.kernels.nn import conv_nchw
+from tfrt_ray.core.kernels.registry import kernel
+from tfrt_ray.core.kernels.scipy_special import expit
 from tfrt_ray.ir.ops.fused import parse_program
 from tfrt_ray.ir.types import numpy_dtype
 

@@ -4,7 +4,7 @@
 are the GPU kernels (registered under "gpu"; CuPy is imported only when one first runs), and
 with NumPy the tests check their logic against the reference kernels on machines without a
 GPU. Values move with ``cupy.asarray`` / ``cupy.asnumpy`` at the stage boundary
-(`device_actors.plugins.HostBoundaryStage`). `discover()` finds GPUs only where CuPy imports
+(`tfrt_ray.core.device_types.HostBoundaryStage`). `discover()` finds GPUs only where CuPy imports
 and a device answers; it never raises. A device actor needs ``{"num_gpus": 1}``.
 
 A kernel that raises turns into an `OpExecutionError` here, so the executor's error path
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from device_actors.plugins import DeviceType, LocalDevice
+from tfrt_ray.core.device_types import DeviceType, LocalDevice
 from tfrt_ray.errors import OpExecutionError, TfrtRayError
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
 
@@ -260,7 +260,7 @@ def _fused_kernels(xp, k: dict) -> dict:
 def _window_kernels(xp) -> dict:
     """conv2d (im2col + one batched matmul) and 2-D max/avg pooling, as the reference does
     them (the same output sizes, ceil_mode overhang and average divisors)."""
-    from device_actors.kernels.nn import _padding
+    from tfrt_ray.core.kernels.nn import _padding
 
     def grid(xpad, ks, strides, dilations, out):
         """(N, C, kh, kw, Ho, Wo): the windows of a padded input, a strided slice per offset."""

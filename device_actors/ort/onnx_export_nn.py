@@ -1,9 +1,9 @@
 """ONNX export of the nn family (NCHW): convolution, pooling, normalizations, softmax,
-LRN. See `device_actors.devices.onnx_export`."""
+LRN. See `device_actors.ort.onnx_export`."""
 
 from __future__ import annotations
 
-from device_actors.devices.onnx_export import _cast_all, _opt, exporter
+from device_actors.ort.onnx_export import _cast_all, _opt, exporter
 from tfrt_ray.errors import KernelNotFoundError
 
 

@@ -12,7 +12,7 @@ and the user's line) and only ops that depend on it are skipped. Kernels are pur
 re-running them is safe.
 
 With more than one core and enough independent heavy work, ops run on a thread pool as
-soon as their inputs are ready (`device_actors.concurrent`).
+soon as their inputs are ready (`tfrt_ray.core.concurrent`).
 """
 
 from __future__ import annotations
@@ -20,41 +20,64 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
+from enum import IntEnum
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from device_actors.kernels import get_kernel
-from device_actors.kernels.onednn import set_threads as set_onednn_threads
+from tfrt_ray.core.kernels import get_kernel
 from tfrt_ray.errors import OpExecutionError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
-UNARY, BINARY, GENERAL, MULTI, FREE = 1, 2, 3, 4, 5
+
+class StepKind(IntEnum):
+    """What a `Step` does with its slots ``a``, ``b``, ``c`` (``env`` is the slot list)."""
+
+    UNARY = 1  # env[b] = fn(env[a])
+    BINARY = 2  # env[c] = fn(env[a], env[b])
+    GENERAL = 3  # env[b] = fn(*env[i] for i in a)
+    MULTI = 4  # env[b[k]] = fn(*env[i] for i in a)[k]
+    FREE = 5  # env[i] = None for i in a (drops a value after its last use)
+
+
+UNARY, BINARY, GENERAL, MULTI, FREE = StepKind
+
+
+class Step(NamedTuple):
+    """One record of a stage's schedule (`StepKind` says how ``a``, ``b``, ``c`` are read)."""
+
+    kind: StepKind
+    fn: Callable | None
+    a: Any
+    b: Any
+    c: Any
+
 # Values at least this large are dropped after their last use inside a stage.
 FREE_BYTES = 1 << 16
 # Ops at least this heavy are worth a thread hand-off (~10-20 us).
 PARALLEL_FLOPS = 2e6
 
 
-def step_reads(step: tuple) -> tuple[int, ...]:
-    """The slots a step ``(kind, fn, a, b, c)`` reads (a FREE step reads none)."""
+def step_reads(step: Step) -> tuple[int, ...]:
+    """The slots a step reads (a FREE step reads none)."""
     kind, _, a, b, _ = step
-    if kind is UNARY:
+    if kind == UNARY:
         return (a,)
-    if kind is BINARY:
+    if kind == BINARY:
         return (a, b)
-    return () if kind is FREE else tuple(a)
+    return () if kind == FREE else tuple(a)
 
 
-def step_writes(step: tuple) -> tuple[int, ...]:
+def step_writes(step: Step) -> tuple[int, ...]:
     """The slots a step writes."""
     kind, _, _, b, c = step
-    if kind is BINARY:
+    if kind == BINARY:
         return (c,)
-    if kind is MULTI:
+    if kind == MULTI:
         return tuple(b)
-    return () if kind is FREE else (b,)
+    return () if kind == FREE else (b,)
 
 
 def kernel_has(fn: Callable, flag: str) -> bool:
@@ -113,27 +136,17 @@ class CompiledStage:
         self._producers: dict[int, int | None] = {}
         self.kernels = [self._bind(n, device_type) for n in self.nodes]
         self.template: list = [None] * len(slot)
-        self.steps: list[tuple] = []
+        self.steps: list[Step] = []
         self.step_nodes: list[Node | None] = []
         self._lower(types)
         self.concurrent = None
         if cores > 1:
-            from device_actors.concurrent import ConcurrentSchedule, worth_parallel
+            from tfrt_ray.core.concurrent import ConcurrentSchedule, worth_parallel
 
             if worth_parallel(self.nodes, types):
                 self.concurrent = ConcurrentSchedule(self, cores)
         self.cores = cores
-        self.onednn_ops = 0  # ops the layout moved to oneDNN (device_actors.onednn_lowering)
-        # steps that update a dying input, and that write into a dead value's buffer
-        # (device_actors.memory_plan)
-        self.in_place_steps = self.reused_buffers = 0
-        if self.concurrent is None:
-            from device_actors.memory_plan import plan_memory
-            from device_actors.onednn_lowering import lower_to_onednn
-
-            if device_type == "cpu":
-                self.onednn_ops = lower_to_onednn(self, types)
-            self.in_place_steps, self.reused_buffers = plan_memory(self, types)
+        self.before_run: list[Callable[[], None]] = []  # set up by a device's stage passes
 
     # ---- compile time -------------------------------------------------------------
 
@@ -157,13 +170,13 @@ class CompiledStage:
                 continue
             args = tuple(slot[v] for v in n.inputs)
             if len(n.outputs) > 1:
-                self.steps.append((MULTI, fn, args, tuple(slot[v] for v in n.outputs), None))
+                self.steps.append(Step(MULTI, fn, args, tuple(slot[v] for v in n.outputs), None))
             elif len(args) == 1:
-                self.steps.append((UNARY, fn, args[0], slot[n.outputs[0]], None))
+                self.steps.append(Step(UNARY, fn, args[0], slot[n.outputs[0]], None))
             elif len(args) == 2:
-                self.steps.append((BINARY, fn, args[0], args[1], slot[n.outputs[0]]))
+                self.steps.append(Step(BINARY, fn, args[0], args[1], slot[n.outputs[0]]))
             else:
-                self.steps.append((GENERAL, fn, args, slot[n.outputs[0]], None))
+                self.steps.append(Step(GENERAL, fn, args, slot[n.outputs[0]], None))
             self.step_nodes.append(n)
             dead = tuple(
                 slot[v]
@@ -171,7 +184,7 @@ class CompiledStage:
                 if last_use.get(v) == i and v not in keep and types[v].nbytes >= FREE_BYTES
             )
             if dead:
-                self.steps.append((FREE, None, dead, None, None))
+                self.steps.append(Step(FREE, None, dead, None, None))
                 self.step_nodes.append(None)
 
     # ---- run time -----------------------------------------------------------------
@@ -191,7 +204,7 @@ class CompiledStage:
         for k in range(len(self.steps) - 1, -1, -1):
             step = self.steps[k]
             if target in step_writes(step):
-                if step[0] is not MULTI and kernel_has(step[1], "takes_out"):
+                if step.kind != MULTI and kernel_has(step.fn, "takes_out"):
                     found = k
                 break
         self._producers[position] = found
@@ -205,33 +218,33 @@ class CompiledStage:
         there (a shared-memory block, for one)."""
         if self.concurrent is not None:
             return self.concurrent.run(inputs)
-        if self.onednn_ops:
-            set_onednn_threads(self.cores)
+        for prepare in self.before_run:
+            prepare()
         steps = self.steps
         if into:
             steps = list(steps)
             for position, buffer in into.items():
                 k = self._producer_step(position)
                 step = steps[k]
-                steps[k] = (GENERAL, functools.partial(step[1], out=buffer), step_reads(step),
+                steps[k] = Step(GENERAL, functools.partial(step.fn, out=buffer), step_reads(step),
                             self.result_slots[position], None)
         try:
             return self._execute(steps, inputs)
         except Exception:  # noqa: BLE001 - any kernel failure becomes an error value
             return self.run_checked(inputs)
 
-    def _execute(self, steps: Sequence[tuple], inputs: Sequence) -> list:
+    def _execute(self, steps: Sequence[Step], inputs: Sequence) -> list:
         """The step loop; a kernel's exception propagates."""
         env = self.template.copy()
         env[: self.n_inputs] = inputs
         for kind, fn, a, b, c in steps:
-            if kind is BINARY:
+            if kind == BINARY:
                 env[c] = fn(env[a], env[b])
-            elif kind is UNARY:
+            elif kind == UNARY:
                 env[b] = fn(env[a])
-            elif kind is GENERAL:
+            elif kind == GENERAL:
                 env[b] = fn(*[env[i] for i in a])
-            elif kind is MULTI:
+            elif kind == MULTI:
                 for s, value in zip(b, fn(*[env[i] for i in a])):
                     env[s] = value
             else:
@@ -246,8 +259,8 @@ class CompiledStage:
         stage that fails, or runs its ops on a thread pool, is timed on the checked path."""
         if self.concurrent is not None:
             return self.run_checked(inputs, timings, timeline)
-        if self.onednn_ops:
-            set_onednn_threads(self.cores)
+        for prepare in self.before_run:
+            prepare()
         spans: list[tuple] = []
 
         def timed(fn, name: str, op: str):
@@ -259,8 +272,8 @@ class CompiledStage:
             return call
 
         steps = [
-            step if step[0] is FREE else (step[0], timed(step[1], *(
-                (node.name, node.op) if node is not None else ("layout", "reorder"))), *step[2:])
+            step if step.kind == FREE else step._replace(fn=timed(step.fn, *(
+                (node.name, node.op) if node is not None else ("layout", "reorder"))))
             for step, node in zip(self.steps, self.step_nodes)
         ]
         try:

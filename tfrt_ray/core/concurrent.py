@@ -67,7 +67,7 @@ def node_flops(node: Node, types: Sequence[TensorType]) -> float:
 
 def worth_parallel(nodes: Sequence[Node], types: Sequence[TensorType]) -> bool:
     """True when at least two heavy ops sit at the same depth, so they can overlap."""
-    from device_actors.executor import PARALLEL_FLOPS
+    from tfrt_ray.core.executor import PARALLEL_FLOPS
 
     depth: dict[int, int] = {}
     heavy_at: dict[int, int] = {}

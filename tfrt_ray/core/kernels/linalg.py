@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 
 
 @kernel("matmul")
@@ -14,7 +14,7 @@ def matmul(a, b, out=None):
 
 
 matmul.takes_out = True  # the executor may hand it the buffer to write (CompiledStage.run)
-matmul.fresh_output = True  # a new array, never a view of a or b (device_actors.memory_plan)
+matmul.fresh_output = True  # a new array, never a view of a or b (device_actors.cpu.memory_plan)
 
 
 @kernel("gemm")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.kernels.erf import erf
-from device_actors.kernels.registry import kernel
-from device_actors.kernels.scipy_special import expit
+from tfrt_ray.core.kernels.erf import erf
+from tfrt_ray.core.kernels.registry import kernel
+from tfrt_ray.core.kernels.scipy_special import expit
 from tfrt_ray.ir.types import numpy_dtype
 
 # Ops whose kernel is the NumPy function itself (the fused kernels reuse this table).
@@ -62,7 +62,7 @@ def relu(x, out=None):
 
 
 relu.takes_out = True  # see CompiledStage.run's ``into``
-relu.elementwise_out = True  # ``out`` may be ``x`` (device_actors.memory_plan)
+relu.elementwise_out = True  # ``out`` may be ``x`` (device_actors.cpu.memory_plan)
 relu.fresh_output = True  # without ``out``, a new array
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import kernel
 
 _COMBINE = {
     "add": np.add,

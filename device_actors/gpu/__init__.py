@@ -1,0 +1,1 @@
+"""The "gpu" device type: CuPy kernels on an NVIDIA GPU (`device`)."""
