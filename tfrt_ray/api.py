@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from tfrt_ray import errors
-from tfrt_ray.cluster.session import device, init, shutdown
+from tfrt_ray.cluster.session import init, shutdown
 from tfrt_ray.frontends.api import OPS, tensor
+from tfrt_ray.frontends.compile import compile, load
+from tfrt_ray.frontends.context import device
 from tfrt_ray.frontends.tensor import Tensor
 from tfrt_ray.frontends.tracing import Function
 from tfrt_ray.ir import Graph, TensorType, parse_graph
-from tfrt_ray.runtime.compile import compile, load
 from tfrt_ray.runtime.program import Program, Step
 
 

@@ -242,7 +242,7 @@ class _Primitive:
     =OFF``, the wheel's build), only safe when each primitive runs on the thread that made it;
     stages run primitives on their pool's threads and on actor threads, and four threads
     in one ResNet block's brgconv convolutions wrote into each other's partial sums (wrong
-    values, tests/runtime/test_onednn_lowering.py)."""
+    values, tests/device_actors/cpu/test_onednn_lowering.py)."""
 
     def __init__(self, pd: _V) -> None:
         self.lib = _library()

@@ -23,7 +23,7 @@ These are the device's decisions, made when the stage is compiled: the graph, it
 the plan and the executable file stay layout-free, and a device without oneDNN runs the
 same stage on the NumPy kernels. The checked path (`CompiledStage.run_checked`, taken when
 a step fails, to say which op failed) runs the NumPy kernels on NCHW; both paths compute
-the same values (tests/runtime/test_onednn_lowering.py). Profiled runs time the steps as
+the same values (tests/device_actors/cpu/test_onednn_lowering.py). Profiled runs time the steps as
 rewritten here (layout copies show as op "reorder").
 """
 

@@ -21,7 +21,7 @@ from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
 NUMPY_KERNELS = cupy_device.make_kernels(np, scipy.special)
-# The kernel test cases (tests/kernels/cases_<family>.py) the sweeps below run.
+# The kernel test cases (tests/core/kernels/cases_<family>.py) the sweeps below run.
 FAMILIES = ("elementwise", "linalg", "nn", "reduce", "shapes", "fused", "onnx_math", "onnx_nn",
             "onnx_index")
 
@@ -30,7 +30,7 @@ def _cases(ops):
     cases = []
     for family in FAMILIES:
         try:
-            module = importlib.import_module(f"tests.kernels.cases_{family}")
+            module = importlib.import_module(f"tests.core.kernels.cases_{family}")
         except ImportError:
             continue
         cases += [c for c in module.CASES if c.op in ops]

@@ -23,7 +23,7 @@ from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.types import TensorType
 
 RTOL, ATOL = 1e-4, 1e-5
-# The kernel test cases (tests/kernels/cases_<family>.py) the sweeps below run.
+# The kernel test cases (tests/core/kernels/cases_<family>.py) the sweeps below run.
 FAMILIES = ("elementwise", "linalg", "nn", "reduce", "shapes", "fused", "onnx_math", "onnx_nn",
             "onnx_index")
 
@@ -82,7 +82,7 @@ def test_stage_boundaries_inputs_passed_through_and_repeated_outputs():
 def _cases():
     cases = []
     for family in FAMILIES:
-        module = importlib.import_module(f"tests.kernels.cases_{family}")
+        module = importlib.import_module(f"tests.core.kernels.cases_{family}")
         cases += [c for c in module.CASES if c.op in SUPPORTED_OPS]
     return cases
 

@@ -1,4 +1,4 @@
-"""The scheduler never imports Ray (DESIGN.md, Layering)."""
+"""The scheduler never imports Ray (README.md, Layout)."""
 
 import ast
 import pathlib

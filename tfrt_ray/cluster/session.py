@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +34,7 @@ from tfrt_ray.cluster.shared_memory import (
     remove_on_nodes,
     sweep_stale_arenas,
 )
-from tfrt_ray.errors import ClusterError, DeviceError, DeviceLostError
-from tfrt_ray.frontends.context import on_device
+from tfrt_ray.errors import ClusterError, DeviceLostError
 from tfrt_ray.runtime.devices import ActorDevice, HostDevice
 from tfrt_ray.runtime.host_arena import HostArena
 
@@ -414,21 +413,3 @@ def _stop(session: Session) -> None:
         if session.reaper_fd is not None:
             fd, session.reaper_fd = session.reaper_fd, None
             reaper.release(fd)
-
-
-@contextlib.contextmanager
-def device(device_id: str) -> Iterator[None]:
-    """Runs the eager ops in the block on ``device_id`` (``"cpu:2"``, ``"host:0"``)."""
-    session = current()
-    if device_id in ("host", HOST_ID):
-        with on_device(None):
-            yield
-        return
-    handle = session.devices.get(device_id)
-    if handle is None:
-        raise DeviceError(
-            f"unknown device '{device_id}'",
-            hint=f"the devices are {sorted(session.devices)}; start more with tr.init(devices=N)",
-        )
-    with on_device(handle):
-        yield

@@ -40,3 +40,24 @@ def tracing(tracer: Any):
 def on_device(device: Any):
     """Eager ops in the block run on ``device`` (None: the in-process host)."""
     return _swapped("device", device)
+
+
+@contextlib.contextmanager
+def device(device_id: str) -> Iterator[None]:
+    """Runs the eager ops in the block on ``device_id`` (``"cpu:2"``, ``"host:0"``)."""
+    from tfrt_ray.cluster.session import HOST_ID, current
+    from tfrt_ray.errors import DeviceError
+
+    session = current()
+    if device_id in ("host", HOST_ID):
+        with on_device(None):
+            yield
+        return
+    handle = session.devices.get(device_id)
+    if handle is None:
+        raise DeviceError(
+            f"unknown device '{device_id}'",
+            hint=f"the devices are {sorted(session.devices)}; start more with tr.init(devices=N)",
+        )
+    with on_device(handle):
+        yield

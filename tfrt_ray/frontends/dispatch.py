@@ -39,7 +39,7 @@ def apply(op: str, inputs: Sequence[Any], attrs: dict[str, Any]):
     if tracer is not None:
         return tracer.apply(op, inputs, attrs)
     if state.device is not None:
-        return state.device.apply(op, inputs, attrs)
+        return _apply_on(state.device, op, inputs, attrs)
     spec = get_op(op)
     values = weak_scalars([to_value(x) for x in inputs])
     types = tuple(_type_of(x, v) for x, v in zip(inputs, values))
@@ -124,3 +124,36 @@ def resolve(t: Tensor) -> None:
             t._error = value
             raise value
         t._value = value
+
+
+def _apply_on(device, op: str, inputs: Sequence[Any], attrs: dict[str, Any]):
+    """Dispatches one eager op to a device actor (``tr.device("cpu:1")``); returns remote
+    tensor(s) at once. Operands already on a device travel as their ObjectRefs."""
+    from tfrt_ray.frontends.tensor import remote
+    from tfrt_ray.runtime.devices import RemoteValue
+
+    on_device = [type(x) is Tensor and x._remote is not None for x in inputs]
+    hosts = weak_scalars([None if there else _host_value(x)
+                          for x, there in zip(inputs, on_device)])
+    args, types = [], []
+    for x, host, there in zip(inputs, hosts, on_device):
+        if there:
+            args.append(x._remote.ref)
+            types.append(x.type)
+        else:
+            args.append(device.put(host))
+            types.append(TensorType.of(np.asarray(host)))
+    try:
+        full, out_types = get_op(op).check(tuple(types), attrs)
+    except TfrtRayError as err:
+        raise err.with_context(loc=user_location(), device=device.device_id) from None
+    refs = device.run_op(op, full, len(out_types), args)
+    outs = [remote(RemoteValue(r, device.device_id), t) for r, t in zip(refs, out_types)]
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _host_value(x: Any):
+    value = to_value(x)
+    if isinstance(value, TfrtRayError):
+        raise value
+    return value

@@ -13,10 +13,7 @@ import numpy as np
 
 from device_actors import transport
 from tfrt_ray.core.runtime import DeviceRuntime
-from tfrt_ray.errors import DeviceLostError, StepTimeoutError, TfrtRayError
-from tfrt_ray.ir.location import user_location
-from tfrt_ray.ir.ops import get_op
-from tfrt_ray.ir.types import TensorType
+from tfrt_ray.errors import DeviceLostError, StepTimeoutError
 
 INLINE_BYTES = 64 * 1024
 
@@ -264,41 +261,11 @@ class ActorDevice:
         if self.arena_dir and not ray.get(actor.info.remote())["shared_memory"]:
             self.arena_dir = None  # no shared memory where it came back: readers ask Ray
 
-    # ---- eager ops under `tr.device(...)` -------------------------------------------
+    # ---- eager ops under `tr.device(...)` (`tfrt_ray.frontends.dispatch`) ----------
 
-    def apply(self, op: str, inputs: Sequence, attrs: dict):
-        """Dispatches one eager op to this device; returns remote tensor(s) at once."""
-        from tfrt_ray.frontends.dispatch import weak_scalars
-        from tfrt_ray.frontends.tensor import Tensor, remote
-
-        spec = get_op(op)
-        args, types = [], []
-        hosts = weak_scalars(
-            [None if type(x) is Tensor and x._remote is not None else _host_value(x)
-             for x in inputs]
-        )
-        for x, host in zip(inputs, hosts):
-            if type(x) is Tensor and x._remote is not None:
-                args.append(x._remote.ref)
-                types.append(x.type)
-            else:
-                args.append(self.put(host))
-                types.append(TensorType.of(np.asarray(host)))
-        try:
-            full, out_types = spec.check(tuple(types), attrs)
-        except TfrtRayError as err:
-            raise err.with_context(loc=user_location(), device=self.device_id) from None
-        n = len(out_types)
-        refs = self.actor.run_op.options(num_returns=n).remote(op, full, n, *args)
-        refs = [refs] if n == 1 else list(refs)
-        outs = [remote(RemoteValue(r, self.device_id), t) for r, t in zip(refs, out_types)]
-        return outs[0] if n == 1 else tuple(outs)
-
-
-def _host_value(x: Any):
-    from tfrt_ray.frontends.dispatch import to_value
-
-    value = to_value(x)
-    if isinstance(value, TfrtRayError):
-        raise value
-    return value
+    def run_op(self, op: str, attrs: dict, n_outputs: int, args: Sequence) -> list:
+        """Runs one eager op on the actor; returns its outputs' ObjectRefs at once (of
+        WireTensors, or of the op's error). ``args``: ObjectRefs or `put` values."""
+        refs = self.actor.run_op.options(num_returns=n_outputs).remote(op, attrs, n_outputs,
+                                                                       *args)
+        return [refs] if n_outputs == 1 else list(refs)

@@ -385,13 +385,12 @@ class Program:
 
     def bind_inputs(self, inputs: Mapping[str, Any] | Sequence[Any]) -> list[np.ndarray]:
         """The inputs in graph order, checked against the expected names, dtypes, shapes."""
-        from tfrt_ray.frontends.tensor import Tensor
         from tfrt_ray.runtime import feeds as _feeds
 
         names = self.input_names
         types = [(t.shape, t.np_dtype) for t in self.input_types]
         given = _feeds.bind(inputs, names, types)
-        arrays = {n: _feeds.convert(n, v.numpy() if isinstance(v, Tensor) else v, t.np_dtype)
+        arrays = {n: _feeds.convert(n, v, t.np_dtype)  # a tensor converts by __array__
                   for n, v, t in zip(names, [given[n] for n in names], self.input_types)}
         _feeds.check_dims(arrays, {n: t.shape for n, t in zip(names, self.input_types)})
         return [arrays[n] for n in names]

@@ -6,7 +6,7 @@ The float32 path is ``erf(x) = x * P(x^2) / Q(x^2)`` on ``x`` clipped to [-4, 4]
 that erf rounds to +/-1 in float32), evaluated with in-place NumPy passes over blocks that
 stay in cache: about 8x faster, never outside [-1, 1], and within 4.1e-7 of the exact erf
 everywhere, absolute and relative (a few ulp; scipy's float32 result is within 3e-8).
-``tests/kernels/test_erf.py`` holds these bounds.
+``tests/core/kernels/test_erf.py`` holds these bounds.
 
 P (degree 6) and Q (degree 5, Q(0) = 1) were fitted to erf(x)/x on [0, 4] in float64
 by linearised least squares with Lawson reweighting towards the minimax fit

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.kernels.case import Case, non_contiguous, rand
+from tests.core.kernels.case import Case, non_contiguous, rand
 
 X = rand(3, 4, 5, seed=11)
 X64 = rand(2, 3, seed=12).astype(np.float64)

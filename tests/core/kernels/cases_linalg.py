@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.kernels.case import Case, non_contiguous, rand
+from tests.core.kernels.case import Case, non_contiguous, rand
 
 F32 = dict(rtol=1e-5, atol=1e-5)
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from tests.kernels.case import Case, non_contiguous, rand
+from tests.core.kernels.case import Case, non_contiguous, rand
 
 A = rand(3, 4, seed=1)
 B = rand(4, seed=2)

@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from tests.kernels.case import Case, non_contiguous, rand
+from tests.core.kernels.case import Case, non_contiguous, rand
 
 X = rand(2, 3, seed=41, low=-0.9, high=0.9)
 POS = rand(2, 3, seed=42, low=1.1, high=3.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.kernels import (
+from tests.core.kernels import (
     cases_elementwise,
     cases_fused,
     cases_linalg,
@@ -19,7 +19,7 @@ from tests.kernels import (
     cases_reduce,
     cases_shapes,
 )
-from tfrt_ray.core.kernels import get_kernel
+from tfrt_ray.core.kernels import get_kernel, supported_ops
 from tfrt_ray.ir.ops import all_ops, get_op
 from tfrt_ray.ir.types import TensorType
 
@@ -73,6 +73,8 @@ def test_every_op_has_a_spec_a_reference_kernel_and_a_case():
         get_kernel(name, "reference")
         assert name in covered, f"op '{name}' has no test case"
         assert spec.family != "misc", f"op '{name}' has no family"
+    strays = set(supported_ops("reference")) - set(all_ops())
+    assert not strays, f"reference kernels without a spec: {sorted(strays)}"
 
 
 def _present(case):

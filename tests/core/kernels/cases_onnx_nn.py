@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from tests.kernels.case import Case, rand
+from tests.core.kernels.case import Case, rand
 
 F32 = dict(rtol=1e-5, atol=1e-5)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.kernels.case import Case, non_contiguous, rand
+from tests.core.kernels.case import Case, non_contiguous, rand
 from tfrt_ray.ir.graph import ConstTensor
 
 BIG = 2**63 - 1  # INT64_MAX, ONNX's "to the end"

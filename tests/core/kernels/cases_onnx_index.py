@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.kernels.case import Case, rand
+from tests.core.kernels.case import Case, rand
 
 D = rand(3, 4, seed=61)
 IDX = np.array([[0, 3, -1], [2, 1, 0], [3, 3, 0]], np.int64)

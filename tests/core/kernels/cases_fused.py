@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from tests.kernels.case import Case, non_contiguous, rand
-from tests.kernels.cases_linalg import naive_matmul
-from tests.kernels.cases_nn import conv_ref
+from tests.core.kernels.case import Case, non_contiguous, rand
+from tests.core.kernels.cases_linalg import naive_matmul
+from tests.core.kernels.cases_nn import conv_ref
 
 F32 = dict(rtol=1e-5, atol=1e-5)
 F64 = dict(rtol=1e-10, atol=1e-10)
