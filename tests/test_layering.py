@@ -125,7 +125,7 @@ def test_the_core_runtime_stands_on_the_ir_alone():
 # Imports that still point up the layers, each with the files that make it: a new one fails
 # the test, and one that goes must be deleted here. `StepFuture.tensors()` hands a step's
 # outputs back as front-end tensors.
-KNOWN_UPWARD = {("tfrt_ray.runtime", "tfrt_ray.frontends"): {"tfrt_ray/runtime/program.py"}}
+KNOWN_UPWARD = {("tfrt_ray.runtime", "tfrt_ray.frontends"): {"tfrt_ray/runtime/step.py"}}
 
 
 def test_no_package_imports_one_that_imports_it_back():

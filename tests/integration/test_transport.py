@@ -18,11 +18,13 @@ def test_one_transfer_per_tensor_and_destination(kept_session_of):
     args = make_args()
     prog = tr.compile(fn, args, strategy="pipeline", micro_batches=1)
     assert len({s.device for s in prog.plan.stages}) == 2
-    prog.run(list(args))
-    moved = prog.last_transfers
+    steps = [prog.submit(list(args)) for _ in range(3)]
+    assert all(np.array_equal(a, b) for s in steps for a, b in zip(s.result(), steps[0].result()))
+    (moved,) = steps[0].transfers  # one slice; every step's own record, the same for each
+    assert all(s.transfers == [moved] for s in steps) and prog.last_transfers == moved
     assert len(moved) == len(set((v, dst) for v, _, dst in moved))  # no (tensor, dst) twice
     planned = {(t.value, t.src, t.dst) for t in prog.plan.transfers}
-    assert set(moved) == planned
+    assert set(moved) == planned  # what runs is what was planned
     assert any(src != "input" for _, src, _ in moved)  # really actor to actor
 
 

@@ -24,51 +24,17 @@ from typing import Any
 import numpy as np
 
 from device_actors.transport import Posted
-from tfrt_ray.errors import CancelledError, DeviceLostError, TfrtRayError
+from tfrt_ray.errors import DeviceLostError, TfrtRayError
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.runtime.profiling import profile_table, run_traced
+from tfrt_ray.runtime.schedule import lower
 from tfrt_ray.runtime.shared_values import SharedValues
+from tfrt_ray.runtime.step import Step, cancelled_error, fetched, is_ref
 
 log = logging.getLogger("tfrt_ray.runtime")
 _KEYS = itertools.count()
 _TAGS = itertools.count()
 MAX_RECOVERIES = 3  # times one step may be re-run because devices died
-
-
-class Step:
-    """The futures of one submitted step. It keeps its inputs, so the program can run it
-    again if a device dies before its results are read."""
-
-    def __init__(self, program: Program, arrays: list, parts: list[list[Any]], epoch: int,
-                 tag: int) -> None:
-        self.program = program
-        self.arrays = arrays
-        self.parts = parts  # per slice: one future (value or ObjectRef) per graph output
-        self.epoch = epoch
-        self.tag = tag  # names the step's shared-memory blocks (kept when it is re-run)
-        self.cancelled = False
-
-    def result(self, timeout: float | None = None) -> list[np.ndarray]:
-        """The outputs as NumPy arrays, in the graph's output order. Raises the error of
-        the first failed output; `StepTimeoutError` after ``timeout`` seconds."""
-        values = self.program._resolve(self, timeout)
-        for v in values:
-            if isinstance(v, TfrtRayError):
-                raise v
-        return values
-
-    def outputs(self, timeout: float | None = None) -> dict[str, np.ndarray]:
-        return dict(zip(self.program.output_names, self.result(timeout)))
-
-    def tensors(self, timeout: float | None = None) -> list:
-        """The outputs as tensors: each is ready, or failed with its own error, so one
-        failed output does not hide its siblings."""
-        from tfrt_ray.frontends.tensor import failed, ready
-
-        values = self.program._resolve(self, timeout)
-        types = [self.program.full_graph.types[v] for v in self.program.full_graph.outputs]
-        return [failed(v, t) if isinstance(v, TfrtRayError) else ready(v)
-                for v, t in zip(values, types)]
 
 
 class Program:
@@ -85,9 +51,7 @@ class Program:
         self.input_types = tuple(self.full_graph.types[v] for v in self.full_graph.inputs)
         self._input_pos = {v: i for i, v in enumerate(self.graph.inputs)}  # value -> position
         self.slices = max(plan.micro_batches, len(plan.replicas) or 1)
-        # (value, source device or "input", destination device) of the last step's first
-        # slice: what crossed a device boundary, for tests and `profile`.
-        self.last_transfers: list[tuple[int, str, str]] = []
+        self._runs = self._stage_runs()
         self.epoch = 0  # bumped each time dead devices were replaced
         self.recoveries = 0
         self._broken: tuple[int, DeviceLostError] | None = None
@@ -96,7 +60,21 @@ class Program:
         self._pending: weakref.WeakSet[Step] = weakref.WeakSet()
         self._load()
         self.shared = SharedValues()
-        self.shared.plan(self._stage_runs(), self.devices, self.graph)
+        self._lower()
+
+    def _lower(self) -> None:
+        """Decides the shared-memory edges, then lowers the plan into the calls every
+        step makes (again after a recovery: a new incarnation may lack shared memory)."""
+        self.shared.plan(self._runs, self.devices, self.graph)
+        self.schedule = lower(self._runs, self.graph, self.stage_key, self.shared.positions)
+
+    @property
+    def transfers(self) -> tuple[tuple[int, str, str], ...]:
+        """What one slice of every step moves across a device boundary: (value, source
+        device or "input", destination device), once per (value, destination)."""
+        return self.schedule[0].transfers
+
+    last_transfers = transfers  # the name tests and tools used before the schedule
 
     # ---- loading ------------------------------------------------------------------
 
@@ -111,7 +89,7 @@ class Program:
     def _load(self) -> None:
         loaded = set()
         types = self.graph.types
-        for run in self._stage_runs():
+        for run in self._runs:
             for device_id, stage in run:
                 if (device_id, stage.id) in loaded:
                     continue
@@ -155,67 +133,88 @@ class Program:
         arrays = [self.bind_inputs(x) for x in inputs]
         tags = [next(_TAGS) for _ in arrays]
         if pack <= 1 or self.slices > 1 or self.shared.between_stages:
-            steps = [Step(self, a, self._submit_parts(a, t), self.epoch, t)
-                     for a, t in zip(arrays, tags)]
-        else:
-            steps = []
-            for lo in range(0, len(arrays), pack):
-                chunk = arrays[lo : lo + pack]
-                packed = self._submit_packed(chunk, tags[lo : lo + pack])
-                for a, t, futures in zip(chunk, tags[lo:], packed):
-                    steps.append(Step(self, a, [futures], self.epoch, t))
+            pack = 1
+        steps = []
+        for lo in range(0, len(arrays), pack):
+            chunk, chunk_tags = arrays[lo : lo + pack], tags[lo : lo + pack]
+            if len(chunk) == 1:
+                parts = self._submit_parts(chunk[0], chunk_tags[0])
+                steps.append(Step(self, chunk[0], parts, self.epoch, chunk_tags[0]))
+                continue
+            futures = self._submit_slice(0, chunk, chunk_tags)
+            steps += [Step(self, a, [f], self.epoch, t)
+                      for a, t, f in zip(chunk, chunk_tags, futures)]
         with self._pending_lock:
             self._pending.update(steps)
         return steps
 
-    def _submit_packed(self, chunk: list[list[np.ndarray]], tags: list[int]) -> list[list[Any]]:
-        """`_submit_slice` for several steps, one call per stage for all of them."""
-        k = len(chunk)
-        values: list[dict[int, Any]] = [{} for _ in range(k)]
-        put: list[dict[int, Any]] = [{} for _ in range(k)]
-        for device_id, stage in self._stage_runs()[0]:
-            device = self.devices[device_id]
-            flat = [a for i in range(k)
-                    for a in self._stage_args(stage, device, values[i], put[i], chunk[i],
-                                              tags[i])]
-            outs = device.call_many(self.stage_key(stage), flat, k, len(stage.outputs))
-            for i in range(k):
-                values[i].update(zip(stage.outputs, outs[i]))
-        return [self._results(values[i], chunk[i]) for i in range(k)]
+    def _submit_parts(self, arrays: list, tag: int, profile: bool = False) -> list[list[Any]]:
+        """One step: per slice, its output futures."""
+        return [self._submit_slice(i, [self._slice(arrays, i)], [tag], profile)[0]
+                for i in range(self.slices)]
 
-    def _stage_args(self, stage, device, values: dict, put: dict, arrays: list,
-                    tag: int) -> list:
-        """A stage call's arguments: futures of earlier stages, or the step's inputs (put
-        once per step, shared by every stage that reads them; see `ActorDevice.put`)."""
+    def _submit_slice(self, index: int, chunk: list[list[np.ndarray]], tags: list[int],
+                      profile: bool = False) -> list[list[Any]]:
+        """Makes slice ``index``'s calls for the steps in ``chunk`` (their inputs), one
+        call per stage for all of them; returns each step's output futures."""
+        sched = self.schedule[index]
+        k = len(chunk)
+        values: list[dict[int, Any]] = [{} for _ in chunk]
+        put: list[dict[Any, Any]] = [{} for _ in chunk]
+        posted: dict[int, str] = {}  # value -> the mailbox its producer posts it to
+        for call in sched.calls:
+            device = self.devices[call.device_id]
+            args = [self._call_args(call, device, values[i], put[i], chunk[i], tags[i])
+                    for i in range(k)]
+            if k == 1:
+                outs = [self._call(call, device, args[0], posted, index, tags[0], profile)]
+            else:
+                outs = device.call_many(call.key, [a for step in args for a in step], k,
+                                        len(call.outputs))
+            for i in range(k):
+                values[i].update(zip(call.outputs, outs[i]))
+        return [[values[i][v] if computed else chunk[i][v] for computed, v in sched.results]
+                for i in range(k)]
+
+    @staticmethod
+    def _call_args(call, device, values: dict, put: dict, arrays: list, tag: int) -> list:
+        """A call's arguments: futures of earlier calls, or the step's inputs (put once
+        per step and device path, shared by every call that reads them; see
+        `ActorDevice.put`)."""
         args = []
-        for v in stage.inputs:
-            if v in values:
+        for v, position in zip(call.inputs, call.input_positions):
+            if position is None:
                 args.append(values[v])
                 continue
-            key = (v, device.near_host)  # a block, or Ray's path
+            key = (position, device.near_host)  # a block, or Ray's path
             if key not in put:
-                put[key] = device.put(arrays[self._input_pos[v]], tag)
+                put[key] = device.put(arrays[position], tag)
             args.append(put[key])
         return args
 
-    def _results(self, values: dict, arrays: list) -> list:
-        """The step's output futures (an output that is an input passes straight
-        through)."""
-        return [values[v] if v in values else arrays[self._input_pos[v]]
-                for v in self.graph.outputs]
-
-    def _submit_parts(self, arrays: list, tag: int, profile: bool = False) -> list[list[Any]]:
-        return [
-            self._submit_slice(run, self._slice(arrays, i), i, tag, profile)
-            for i, run in enumerate(self._stage_runs())
-        ]
+    def _call(self, call, device, args: list, posted: dict, index: int, tag: int,
+              profile: bool) -> list:
+        """One stage call of one step: inputs another call posts to shared memory are
+        read from there without waiting for the driver, and the outputs later calls read
+        that way get this step's mailboxes."""
+        if posted:
+            args = [Posted(posted[v], [a]) if v in posted else a
+                    for v, a in zip(call.inputs, args)]
+        shared = None
+        if call.shared_positions:
+            boxes = self.shared.mailboxes(device, tag, self.epoch, index, call.stage_id,
+                                          call.shared_positions)
+            posted.update((call.outputs[p], b) for p, b in zip(call.shared_positions, boxes)
+                          if b is not None)
+            shared = (tag, call.shared_positions, boxes)
+        return device.call(call.key, args, len(call.outputs), profile, shared)
 
     def _resolve(self, step: Step, timeout: float | None) -> list:
         """A step's values; if a device died, replace it and run the step again (a
         fresh set of calls: nothing from the dead incarnation is used)."""
         for attempt in range(MAX_RECOVERIES + 1):
             if step.cancelled:
-                raise _cancelled()
+                raise cancelled_error()
             try:
                 values = self._fetch(step.parts, timeout)
                 with self._pending_lock:
@@ -255,7 +254,7 @@ class Program:
                 raise
             self.epoch += 1
             self.recoveries += 1
-            self.shared.plan(self._stage_runs(), self.devices, self.graph)
+            self._lower()
 
     def cancel(self) -> int:
         """Turns every step not yet read into a `CancelledError` and drops its futures
@@ -270,7 +269,7 @@ class Program:
             step.cancelled = True
             for part in step.parts:
                 for ref in part:
-                    if _is_ref(ref):
+                    if is_ref(ref):
                         with contextlib.suppress(Exception):
                             ray.cancel(ref)
             step.parts = []
@@ -304,9 +303,9 @@ class Program:
 
     def _gather(self, steps: Sequence[Step], timeout: float | None) -> list[list[np.ndarray]]:
         if any(step.cancelled for step in steps):
-            raise _cancelled()
+            raise cancelled_error()
         counts = [len(step.parts) for step in steps]
-        resolved = _resolved([part for step in steps for part in step.parts], timeout)
+        values_of = fetched([part for step in steps for part in step.parts], timeout)
         # Every step was read in full (error values included): its stages have returned.
         with self._pending_lock:
             for step in steps:
@@ -314,46 +313,13 @@ class Program:
         self._release(steps)
         out, i = [], 0
         for n in counts:
-            values = self._combine(resolved[i : i + n])
+            values = self._combine(values_of[i : i + n])
             i += n
             for v in values:
                 if isinstance(v, TfrtRayError):
                     raise v
             out.append(values)
         return out
-
-    def _submit_slice(self, run, arrays: list[np.ndarray], slice_index: int, tag: int,
-                      profile: bool) -> list[Any]:
-        values: dict[int, Any] = {}
-        posted: dict[int, str] = {}  # value -> the mailbox its producer posts it to
-        producer: dict[int, str] = {}
-        moved: dict[tuple[int, str], str] = {}
-        put: dict[int, Any] = {}
-        shared_at = self.shared.positions(slice_index)
-        for device_id, stage in run:
-            device = self.devices[device_id]
-            for v in stage.inputs:
-                src = producer.get(v, "input")
-                if src != device_id:
-                    moved.setdefault((v, device_id), src)
-            args = self._stage_args(stage, device, values, put, arrays, tag)
-            if posted:  # readers start without waiting for the driver
-                args = [Posted(posted[v], [a]) if v in posted else a
-                        for v, a in zip(stage.inputs, args)]
-            positions = shared_at.get(stage.id)
-            shared = None
-            if positions:
-                boxes = self.shared.mailboxes(device, tag, self.epoch, slice_index, stage.id,
-                                              positions)
-                posted.update((stage.outputs[p], b) for p, b in zip(positions, boxes)
-                              if b is not None)
-                shared = (tag, positions, boxes)
-            outs = device.call(self.stage_key(stage), args, len(stage.outputs), profile,
-                               shared)
-            values.update(zip(stage.outputs, outs))
-            producer.update((v, device_id) for v in stage.outputs)
-        self.last_transfers = [(v, src, dst) for (v, dst), src in moved.items()]
-        return self._results(values, arrays)
 
     def _slice(self, arrays: list[np.ndarray], index: int) -> list[np.ndarray]:
         if self.slices == 1:
@@ -368,15 +334,15 @@ class Program:
         return out
 
     def _fetch(self, parts: list[list[Any]], timeout: float | None) -> list:
-        return self._combine(_resolved(parts, timeout))
+        return self._combine(fetched(parts, timeout))
 
-    def _combine(self, resolved: list[list]) -> list:
+    def _combine(self, per_slice: list[list]) -> list:
         """One step's outputs from its slices' values (concatenated along the batch)."""
-        if len(resolved) == 1:
-            return resolved[0]
+        if len(per_slice) == 1:
+            return per_slice[0]
         outs = []
         for i in range(len(self.output_names)):
-            pieces = [part[i] for part in resolved]
+            pieces = [part[i] for part in per_slice]
             failed = next((p for p in pieces if isinstance(p, TfrtRayError)), None)
             outs.append(failed if failed is not None else np.concatenate(pieces, axis=0))
         return outs
@@ -421,27 +387,7 @@ class Program:
     def close(self) -> None:
         """Unloads the program's stages from its devices (and frees the shared-memory
         blocks of the steps that were read)."""
-        for run in self._stage_runs():
+        for run in self._runs:
             for device_id, stage in run:
                 self.devices[device_id].unload(self.stage_key(stage))
         self.shared.flush(self.devices)
-
-
-def _cancelled() -> CancelledError:
-    return CancelledError(
-        "the step was cancelled (Program.cancel) before its results were read",
-        hint="submit it again",
-    )
-
-
-def _is_ref(x: Any) -> bool:
-    return type(x).__name__ == "ObjectRef"
-
-
-def _resolved(parts: list[list[Any]], timeout: float | None) -> list[list[Any]]:
-    """``parts`` with every ObjectRef replaced by its value, fetched in one round trip."""
-    from tfrt_ray.runtime.devices import fetch_values
-
-    refs = [f for part in parts for f in part if _is_ref(f)]
-    got = iter(fetch_values(refs, timeout)) if refs else iter(())
-    return [[next(got) if _is_ref(f) else f for f in part] for part in parts]
