@@ -1,6 +1,7 @@
 """`Program`: a plan loaded onto its devices, run step after step.
 
-Loading sends each stage (and so its weights) to its device once. A step submits every
+Loading sends each stage (and so its weights) to its device once, and lowers the plan
+into the calls every step makes (`schedule`). A step walks them and submits every
 stage call at once (one call per stage per step, never one per op) and returns a `Step`
 of futures; the caller waits only when it reads a result, so many steps can be in
 flight. Values cross devices as ObjectRefs that one actor hands to the next: the driver

@@ -10,6 +10,7 @@ from tfrt_ray.ir.ops import (  # noqa: F401  (imported to register their ops)
     onnx_math,
     onnx_nn,
     reduce,
+    shape_copies,
     shapes,
 )
 from tfrt_ray.ir.ops.spec import Attr, Cost, OpSpec, all_ops, get_op, op

@@ -3,6 +3,7 @@ clip, cast."""
 
 from __future__ import annotations
 
+from tfrt_ray.ir.ops.batch_rules import elementwise
 from tfrt_ray.ir.ops.spec import (
     Attr,
     Cost,
@@ -30,7 +31,8 @@ def _unary(name: str, allowed: tuple[str, ...], flops: float = 1.0, **attrs: Att
         return x
 
     infer.__doc__ = f"Elementwise {name}."
-    op(name, ("x",), attrs, family="elementwise", cost=_per_element(flops))(infer)
+    op(name, ("x",), attrs, family="elementwise", batch=elementwise,
+       cost=_per_element(flops))(infer)
 
 
 for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "erf", "sin", "cos", "reciprocal"):
@@ -51,7 +53,7 @@ def _binary(name: str, allowed: tuple[str, ...], out_dtype: str | None = None) -
         return TensorType(out_dtype or result_dtype(a, b), shape)
 
     infer.__doc__ = f"Elementwise {name} with numpy broadcasting and type promotion."
-    op(name, ("a", "b"), family="elementwise", cost=_per_element(1.0))(infer)
+    op(name, ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0))(infer)
 
 
 for _name in ("add", "sub", "mul", "maximum", "minimum", "pow", "mod"):
@@ -63,7 +65,7 @@ for _name in ("logical_and", "logical_or", "logical_xor"):
 _unary("logical_not", ("i1",))
 
 
-@op("div", ("a", "b"), family="elementwise", cost=_per_element(1.0))
+@op("div", ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0))
 def _div(a: TensorType, b: TensorType) -> TensorType:
     """True division; integer inputs give f64, as in numpy."""
     require_dtype(a, NUMERIC, "first input")
@@ -74,7 +76,7 @@ def _div(a: TensorType, b: TensorType) -> TensorType:
     return TensorType(dtype, broadcast_shapes(a.shape, b.shape))
 
 
-@op("floor_div", ("a", "b"), family="elementwise", cost=_per_element(1.0))
+@op("floor_div", ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0))
 def _floor_div(a: TensorType, b: TensorType) -> TensorType:
     """Floor division (Python's ``//``)."""
     require_dtype(a, NUMERIC, "first input")
@@ -82,7 +84,7 @@ def _floor_div(a: TensorType, b: TensorType) -> TensorType:
     return TensorType(result_dtype(a, b), broadcast_shapes(a.shape, b.shape))
 
 
-@op("where", ("cond", "x", "y"), family="elementwise", cost=_per_element(1.0))
+@op("where", ("cond", "x", "y"), family="elementwise", batch=elementwise, cost=_per_element(1.0))
 def _where(cond: TensorType, x: TensorType, y: TensorType) -> TensorType:
     """``x`` where ``cond`` is true, else ``y``; all three broadcast."""
     require_dtype(cond, ("i1",), "condition")
@@ -93,7 +95,7 @@ def _where(cond: TensorType, x: TensorType, y: TensorType) -> TensorType:
     "clip",
     ("x",),
     {"min": Attr("float", None), "max": Attr("float", None)},
-    family="elementwise",
+    family="elementwise", batch=elementwise,
     cost=_per_element(2.0),
 )
 def _clip(x: TensorType, *, min: float | None, max: float | None) -> TensorType:
@@ -102,13 +104,14 @@ def _clip(x: TensorType, *, min: float | None, max: float | None) -> TensorType:
     return x
 
 
-@op("cast", ("x",), {"dtype": Attr("dtype")}, family="elementwise")
+@op("cast", ("x",), {"dtype": Attr("dtype")}, family="elementwise", batch=elementwise)
 def _cast(x: TensorType, *, dtype: str) -> TensorType:
     """Converts to ``dtype`` (numpy ``astype`` semantics)."""
     return TensorType(dtype, x.shape)
 
 
-@op("identity", ("x",), family="elementwise", cost=lambda i, o, a, m: Cost(0.0, 0.0))
+@op("identity", ("x",), family="elementwise", batch=elementwise,
+    cost=lambda i, o, a, m: Cost(0.0, 0.0))
 def _identity(x: TensorType) -> TensorType:
     """Returns its input."""
     return x

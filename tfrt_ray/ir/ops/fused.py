@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from tfrt_ray.errors import OpAttributeError, ShapeError
-from tfrt_ray.ir.ops.linalg import _matmul, _matmul_cost
+from tfrt_ray.ir.ops.batch_rules import batch_rule, elementwise, rows_of_first
+from tfrt_ray.ir.ops.linalg import _matmul, _matmul_cost, matmul_batch
 from tfrt_ray.ir.ops.nn import _conv2d, _conv_cost
 from tfrt_ray.ir.ops.spec import Attr, Cost, broadcast_shapes, op, require_dtype
 from tfrt_ray.ir.types import TensorType
@@ -205,3 +206,10 @@ def _fused_conv2d(x, w, b=None, *, strides, pads, dilations, group, activation) 
     out = _conv2d(x, w, b, strides=strides, pads=pads, dilations=dilations, group=group)
     _check_activation(activation, out)
     return out
+
+
+# ---- batch-axis rules (`tfrt_ray.ir.ops.batch_rules`) ---------------------------------
+
+batch_rule("fused_elementwise")(elementwise)
+batch_rule("fused_matmul")(matmul_batch)
+batch_rule("fused_conv2d")(rows_of_first)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tfrt_ray.errors import ShapeError
+from tfrt_ray.ir.ops.batch_rules import BatchView, batch_rule
 from tfrt_ray.ir.ops.spec import (
     Attr,
     Cost,
@@ -142,3 +143,33 @@ def _gemm(
             hint="give c shape (M, N), (N,), (M, 1), (1, N) or ()",
         )
     return TensorType(result_dtype(a, b, c), (m, n))
+
+
+# ---- batch-axis rules (`tfrt_ray.ir.ops.batch_rules`) ---------------------------------
+
+
+@batch_rule("matmul")
+def matmul_batch(v: BatchView) -> int | None:
+    """The batch on a row axis of ``a`` only (``b`` unbatched); a bias (fused_matmul's
+    third input) is added to the output elementwise."""
+    ranks, out_rank, a0 = v.ranks, v.out_rank, v.a0
+    if a0 is None or v.in_axes[1] is not None or ranks[0] < 2 or a0 >= ranks[0] - 1:
+        return None
+    if ranks[0] < ranks[1]:
+        return None
+    out = a0 + out_rank - ranks[0]
+    if len(ranks) > 2:
+        axis = v.in_axes[2]
+        if axis is not None and axis + out_rank - ranks[2] != out:
+            return None
+        j = out - (out_rank - ranks[2])
+        if axis is None and j >= 0 and v.shapes[2][j] != 1:
+            return None  # an unbatched bias that spans the rows
+    return out
+
+
+@batch_rule("gemm")
+def _gemm_batch(v: BatchView) -> int | None:
+    ok = v.a0 == 0 and not v.attr("trans_a") and v.only_first
+    c_ok = len(v.shapes) < 3 or v.ranks[2] < 2 or v.shapes[2][0] == 1
+    return 0 if ok and c_ok else None

@@ -4,6 +4,7 @@ NCHW layout)."""
 from __future__ import annotations
 
 from tfrt_ray.errors import OpAttributeError, ShapeError
+from tfrt_ray.ir.ops.batch_rules import BatchView, batch_rule, rows_of_first
 from tfrt_ray.ir.ops.spec import (
     Attr,
     Cost,
@@ -370,3 +371,19 @@ def _lrn(x, *, size, alpha, beta, bias) -> TensorType:
     if size < 1:
         raise OpAttributeError(f"size must be >= 1, got {size}", hint="pass size >= 1")
     return x
+
+
+# ---- batch-axis rules (`tfrt_ray.ir.ops.batch_rules`) ---------------------------------
+
+batch_rule("conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "global_max_pool",
+           "batch_norm", "lrn", "dropout")(rows_of_first)
+
+
+@batch_rule("softmax", "log_softmax", only_first=True)
+def _softmax_batch(v: BatchView) -> int | None:
+    return v.a0 if v.attr("axis") % v.ranks[0] != v.a0 else None
+
+
+@batch_rule("layer_norm", only_first=True)
+def _layer_norm_batch(v: BatchView) -> int | None:
+    return v.a0 if v.a0 < v.attr("axis") % v.ranks[0] else None

@@ -16,6 +16,7 @@ statically of size 0 is a ShapeError (sum/mean/prod of it give 0/nan/1).
 from __future__ import annotations
 
 from tfrt_ray.errors import ShapeError
+from tfrt_ray.ir.ops.batch_rules import BatchView, batch_rule
 from tfrt_ray.ir.ops.spec import Attr, Cost, normalize_axis, op, require_dtype
 from tfrt_ray.ir.types import DTYPES, FLOAT_DTYPES, TensorType
 
@@ -121,3 +122,25 @@ def _make_arg(name: str) -> None:
 
 _make_arg("argmax")
 _make_arg("argmin")
+
+
+# ---- batch-axis rules (`tfrt_ray.ir.ops.batch_rules`) ---------------------------------
+
+
+@batch_rule("sum", "mean", "max", "min", "prod", only_first=True)
+def _reduce_batch(v: BatchView) -> int | None:
+    axes = v.attr("axes")
+    if axes is None:
+        return None
+    axes = {x % v.ranks[0] for x in axes}
+    if v.a0 in axes:
+        return None
+    return v.a0 if v.attr("keepdims") else v.a0 - sum(1 for x in axes if x < v.a0)
+
+
+@batch_rule("argmax", "argmin", only_first=True)
+def _arg_reduce_batch(v: BatchView) -> int | None:
+    ax = v.attr("axis") % v.ranks[0]
+    if ax == v.a0:
+        return None
+    return v.a0 if v.attr("keepdims") or ax > v.a0 else v.a0 - 1

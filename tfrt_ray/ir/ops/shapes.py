@@ -1,5 +1,6 @@
-"""Shape ops: reshape, transpose, concat, split, slice, gather, expand, squeeze, unsqueeze,
-flatten, pad, tile, shape, and the generators constant, constant_of_shape and range.
+"""Shape ops: the views reshape, squeeze, unsqueeze and flatten, shape, and the generators
+constant, constant_of_shape and range; the copies (transpose, concat, split, slice,
+gather, expand, pad, tile) are in `shape_copies`, with the helpers here.
 
 Semantics follow ONNX (Reshape with allowzero=0, Slice, Gather, Expand, Flatten, Pad).
 Shape rules accept symbolic dims; an output dim that depends on an unknown is ``"?"``
@@ -17,16 +18,14 @@ import math
 from collections import Counter
 
 from tfrt_ray.errors import DTypeError, OpAttributeError, ShapeError
+from tfrt_ray.ir.ops.batch_rules import BatchView, batch_rule
 from tfrt_ray.ir.ops.spec import (
     Attr,
     Cost,
-    broadcast_shapes,
     normalize_axis,
     op,
-    require_dtype,
-    require_same_dtype,
 )
-from tfrt_ray.ir.types import INT_DTYPES, TensorType
+from tfrt_ray.ir.types import TensorType
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -216,169 +215,6 @@ def _flatten(x: TensorType, *, axis: int) -> TensorType:
     return TensorType(x.dtype, (product(x.shape[:a]), product(x.shape[a:])))
 
 
-# ---- copies --------------------------------------------------------------------------
-
-
-@_shapes_op("transpose", ("x",), {"perm": Attr("ints", None, optional=True)})
-def _transpose(x: TensorType, *, perm: tuple[int, ...] | None) -> TensorType:
-    """Permutes dims (reverses them when perm is None)."""
-    if perm is None:
-        return TensorType(x.dtype, x.shape[::-1])
-    r = x.rank
-    if len(perm) != r or sorted(p % r for p in perm if -r <= p < r) != list(range(r)):
-        raise ShapeError(
-            f"perm {list(perm)} is not a permutation of the {x.rank} axes",
-            hint=f"list each of 0..{x.rank - 1} once",
-        )
-    return TensorType(x.dtype, tuple(x.shape[p] for p in perm))
-
-
-@_shapes_op("concat", ("*xs",), {"axis": Attr("int")})
-def _concat(*xs: TensorType, axis: int) -> TensorType:
-    """Joins inputs along ``axis``; the other dims and the dtypes must match."""
-    dtype = require_same_dtype(*xs)
-    rank = xs[0].rank
-    _need_rank(xs[0], "concat")
-    if any(x.rank != rank for x in xs):
-        raise ShapeError(f"inputs have ranks {[x.rank for x in xs]}", hint="make the ranks equal")
-    a = normalize_axis(axis, rank)
-    out = list(xs[0].shape)
-    for i in range(rank):
-        if i != a:
-            for x in xs[1:]:
-                out[i] = _merge(out[i], x.shape[i], f"inputs differ in dim {i} (not the axis)")
-    parts = [x.shape[a] for x in xs if x.shape[a] != 0]
-    if len(parts) == 1:
-        out[a] = parts[0]
-    else:
-        out[a] = sum(parts) if all(type(d) is int for d in parts) else "?"
-    return TensorType(dtype, tuple(out))
-
-
-@_shapes_op("split", ("x",), {"axis": Attr("int", 0), "sizes": Attr("ints")})
-def _split(x: TensorType, *, axis: int, sizes: tuple[int, ...]) -> tuple[TensorType, ...]:
-    """Splits along ``axis`` into pieces of ``sizes``, which sum to that dim."""
-    _need_rank(x, "split")
-    a = normalize_axis(axis, x.rank)
-    if not sizes:
-        raise ShapeError("sizes is empty", hint="give at least one size")
-    _dims_nonneg(sizes, "sizes")
-    d = x.shape[a]
-    if type(d) is int and sum(sizes) != d:
-        raise ShapeError(
-            f"sizes {list(sizes)} sum to {sum(sizes)}, but axis {a} has size {d}",
-            hint=f"make the sizes sum to {d}",
-        )
-    return tuple(TensorType(x.dtype, x.shape[:a] + (s,) + x.shape[a + 1 :]) for s in sizes)
-
-
-@_shapes_op(
-    "slice",
-    ("x",),
-    {
-        "starts": Attr("ints"),
-        "ends": Attr("ints"),
-        "axes": Attr("ints", None, optional=True),
-        "steps": Attr("ints", None, optional=True),
-    },
-)
-def _slice(x: TensorType, *, starts, ends, axes, steps) -> TensorType:
-    """ONNX Slice: per-axis start/end/step, negative indices, out-of-range ends clamped."""
-    n = len(starts)
-    axes = tuple(range(n)) if axes is None else axes
-    steps = (1,) * n if steps is None else steps
-    if not len(ends) == len(axes) == len(steps) == n:
-        raise ShapeError(
-            f"starts, ends, axes and steps have lengths {n}, {len(ends)}, {len(axes)}, "
-            f"{len(steps)}",
-            hint="give one start, end (and axis, step) per sliced axis",
-        )
-    out = list(x.shape)
-    for a, s, e, st in zip(_axes(axes, x.rank), starts, ends, steps, strict=True):
-        if st == 0:
-            raise ShapeError(f"step 0 on axis {a}", hint="steps must be non-zero")
-        d = x.shape[a]
-        if type(d) is int:
-            out[a] = slice_bounds(d, s, e, st)[2]
-        elif (st == 1 and s == 0 and e >= INT64_MAX) or (
-            st == -1 and s in (-1, INT64_MAX) and e <= INT64_MIN
-        ):
-            out[a] = d  # the whole axis, forwards or reversed
-        else:
-            out[a] = "?"
-    return TensorType(x.dtype, tuple(out))
-
-
-@_shapes_op("gather", ("data", "indices"), {"axis": Attr("int", 0)})
-def _gather(data: TensorType, indices: TensorType, *, axis: int) -> TensorType:
-    """ONNX Gather: takes ``indices`` (negative count from the end) along ``axis``."""
-    require_dtype(indices, INT_DTYPES, "indices")
-    _need_rank(data, "gather")
-    a = normalize_axis(axis, data.rank)
-    if data.shape[a] == 0 and indices.numel > 0 and indices.is_static:
-        raise ShapeError(f"gather from axis {a}, which has size 0", hint="gather no indices")
-    return TensorType(data.dtype, data.shape[:a] + indices.shape + data.shape[a + 1 :])
-
-
-@_shapes_op("expand", ("x",), {"shape": Attr("ints")})
-def _expand(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
-    """ONNX Expand: broadcasts ``x`` with ``shape`` (both ways)."""
-    _dims_nonneg(shape, "shape")
-    return TensorType(x.dtype, broadcast_shapes(x.shape, tuple(shape)))
-
-
-@_shapes_op(
-    "pad",
-    ("x",),
-    {"pads": Attr("ints"), "mode": Attr("str", "constant"), "value": Attr("float", 0.0)},
-)
-def _pad(x: TensorType, *, pads: tuple[int, ...], mode: str, value: float) -> TensorType:
-    """ONNX Pad: ``pads`` = all begins then all ends; negative entries crop."""
-    if mode not in PAD_MODES:
-        raise OpAttributeError(f"mode {mode!r} is unknown", hint=f"use one of {PAD_MODES}")
-    r = x.rank
-    if len(pads) != 2 * r:
-        raise ShapeError(
-            f"pads has {len(pads)} entries for a tensor of rank {r}",
-            hint=f"give {2 * r}: every begin, then every end",
-        )
-    out = list(x.shape)
-    for i, d in enumerate(x.shape):
-        b, e = pads[i], pads[i + r]
-        if type(d) is not int:
-            out[i] = d if b == e == 0 else "?"
-            continue
-        kept = d + min(b, 0) + min(e, 0)
-        if kept < 0:
-            raise ShapeError(
-                f"pads crop {d - kept} from axis {i}, which has size {d}", hint="crop less"
-            )
-        grow = max(b, e, 0)
-        if mode != "constant" and grow and kept == 0:
-            raise ShapeError(f"{mode} padding of axis {i}, which is empty", hint="use constant")
-        if mode == "reflect" and grow > kept - 1:
-            raise ShapeError(
-                f"reflect padding of {grow} on axis {i} of size {kept}",
-                hint=f"pad axis {i} by at most {kept - 1}, or use mode 'edge'",
-            )
-        out[i] = d + b + e
-    return TensorType(x.dtype, tuple(out))
-
-
-@_shapes_op("tile", ("x",), {"repeats": Attr("ints")})
-def _tile(x: TensorType, *, repeats: tuple[int, ...]) -> TensorType:
-    """Repeats the tensor ``repeats[i]`` times along each axis i."""
-    if len(repeats) != x.rank:
-        raise ShapeError(
-            f"repeats has {len(repeats)} entries for a tensor of rank {x.rank}",
-            hint="give one repeat count per axis",
-        )
-    _dims_nonneg(repeats, "repeats")
-    return TensorType(
-        x.dtype, tuple(product((d, r)) for d, r in zip(x.shape, repeats, strict=True))
-    )
-
-
 @_shapes_op("shape", ("x",))
 def _shape(x: TensorType) -> TensorType:
     """The input's shape as a 1-D i64 tensor."""
@@ -420,3 +256,31 @@ def _range(*, start: float, limit: float, delta: float, dtype: str) -> TensorTyp
     if dtype == "i1":
         raise DTypeError("range of dtype i1 is not defined", hint="use an int or float dtype")
     return TensorType(dtype, (range_length(start, limit, delta),))
+
+
+# ---- batch-axis rules (`tfrt_ray.ir.ops.batch_rules`) ---------------------------------
+
+
+@batch_rule("reshape", only_first=True)
+def _reshape_batch(v: BatchView) -> int | None:
+    return 0 if v.a0 == 0 and v.out_shape[:1] == v.shapes[0][:1] else None
+
+
+@batch_rule("flatten", only_first=True)
+def _flatten_batch(v: BatchView) -> int | None:
+    return 0 if v.a0 == 0 and v.attr("axis") >= 1 else None
+
+
+@batch_rule("unsqueeze", only_first=True)
+def _unsqueeze_batch(v: BatchView) -> int | None:
+    axes = sorted(x % v.out_rank for x in v.attr("axes"))
+    return [i for i in range(v.out_rank) if i not in axes][v.a0]
+
+
+@batch_rule("squeeze", only_first=True)
+def _squeeze_batch(v: BatchView) -> int | None:
+    axes = v.attr("axes")
+    if axes is None:
+        axes = [i for i, d in enumerate(v.shapes[0]) if d == 1]
+    axes = {x % v.ranks[0] for x in axes}
+    return None if v.a0 in axes else v.a0 - sum(1 for x in axes if x < v.a0)

@@ -100,6 +100,8 @@ class OpSpec:
     cost_fn: Callable[..., Cost] | None
     family: str
     doc: str = ""
+    # (BatchView) -> the output's batch axis, or None: it would mix rows (`batch_rules`)
+    batch_rule: Callable[..., Any] | None = None
     min_inputs: int = field(init=False)
     max_inputs: int | None = field(init=False)
 
@@ -195,19 +197,22 @@ def op(
     attrs: dict[str, Attr] | None = None,
     family: str = "misc",
     cost: Callable[..., Cost] | None = None,
+    batch: Callable[..., Any] | None = None,
 ) -> Callable:
     """Registers the decorated shape/dtype rule as op ``name``.
 
     The rule takes the input types positionally (None for a missing optional input) and
     the attributes as keywords, and returns the output type(s); it raises ShapeError or
-    DTypeError with a message that says what is wrong.
+    DTypeError with a message that says what is wrong. ``batch``: the op's batch-axis rule
+    (`tfrt_ray.ir.ops.batch_rules`).
     """
 
     def register(infer: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"op {name!r} is registered twice")
         _REGISTRY[name] = OpSpec(
-            name, tuple(inputs), dict(attrs or {}), infer, cost, family, infer.__doc__ or ""
+            name, tuple(inputs), dict(attrs or {}), infer, cost, family, infer.__doc__ or "",
+            batch,
         )
         return infer
 
