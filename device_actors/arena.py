@@ -203,8 +203,8 @@ def blocks_to_write(arena: Arena, stage, positions, tag) -> dict[int, np.ndarray
     ``positions`` whose kernels can write straight into them (`CompiledStage.writes_into`):
     the value is produced in shared memory and sent without a copy."""
     into: dict[int, np.ndarray] = {}
-    if stage is None or not hasattr(stage, "writes_into"):
-        return into  # not loaded, or a plugin's stage
+    if stage is None:
+        return into  # not loaded
     for i in positions:
         t = stage.out_types[i]
         if t.nbytes >= MIN_BYTES and stage.writes_into(i):

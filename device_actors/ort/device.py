@@ -3,7 +3,7 @@
 Its "kernels" are whole subgraphs: `CompiledOrtStage` exports the stage's nodes to ONNX
 (`device_actors.ort.onnx_export`), builds an ``onnxruntime.InferenceSession`` once
 (``intra_op_num_threads`` = the device's cores) and runs it per step. It has the interface
-of `tfrt_ray.core.executor.CompiledStage` (``run``, ``run_checked``, ``template``).
+of a `tfrt_ray.core.stage.Stage`, as `tfrt_ray.core.executor.CompiledStage` has.
 
 Errors are values: when ORT fails (or an input is already an error), the stage runs on the
 reference kernels' checked path, so each failed op's outputs carry an error naming op, node,
@@ -44,7 +44,8 @@ def _session_options(ort, cores: int):
 class CompiledOrtStage:
     """A list of nodes compiled into one ONNX Runtime session.
 
-    Args: as `CompiledStage` (``device_type`` is ignored: always "ort").
+    A `tfrt_ray.core.stage.Stage`. Args: as `CompiledStage` (``device_type`` is ignored:
+    always "ort").
 
     Attributes:
         model: the exported ONNX ModelProto.
@@ -76,6 +77,7 @@ class CompiledOrtStage:
         self._lock = threading.Lock()
         self.fallback_reason: str | None = None
         self.in_dtypes = [types[v].np_dtype for v in self.input_ids]
+        self.out_types = tuple(types[v] for v in self.output_ids)
         self.session = self.model = None
         self.template: list = []
         try:
@@ -108,8 +110,9 @@ class CompiledOrtStage:
                 )
             return self._reference
 
-    def run(self, inputs: Sequence) -> list:
-        """Runs the stage; returns its outputs (an error value where an op failed)."""
+    def run(self, inputs: Sequence, into: dict | None = None) -> list:
+        """Runs the stage; returns its outputs (an error value where an op failed). ORT
+        makes its own outputs: ``into`` is never given (`writes_into` is False)."""
         if self.session is None or any(isinstance(x, TfrtRayError) for x in inputs):
             return self.reference().run_checked(inputs)
         feed = {
@@ -141,6 +144,12 @@ class CompiledOrtStage:
         if timeline is not None:
             timeline.append((self.label, "ort", t0, t1))
         return outs
+
+    def run_profiled(self, inputs: Sequence, timings: dict, timeline: list) -> list:
+        return self.run_checked(inputs, timings, timeline)
+
+    def writes_into(self, position: int) -> bool:
+        return False
 
 
 def compile_ort_stage(nodes, types, inputs, outputs, device_type=NAME, device_id="ort:0",

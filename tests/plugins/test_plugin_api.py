@@ -234,3 +234,40 @@ def test_plugins_written_against_the_old_module_paths_still_load():
         assert module.__dict__.get("kernel" if old.endswith("kernels") else "DeviceType") is \
             getattr(importlib.import_module(new), "kernel" if old.endswith("kernels")
                     else "DeviceType")
+
+
+def test_a_stage_compiler_needs_only_run_run_checked_and_template():
+    from tfrt_ray.core import runtime
+
+    class Minimal:  # what a plugin's stage compiler may return: no profiling, no buffers
+        def __init__(self, nodes, types, inputs, outputs, *_):
+            self.template = []
+
+        def run(self, inputs):
+            return [inputs[0] * 2]
+
+        def run_checked(self, inputs, timings=None):
+            return self.run(inputs)
+
+    plugins.register(DeviceType("minimal_accel", compile_stage=Minimal,
+                                stage_ops=frozenset({"mul"})), "test")
+    g, _ = _mlp()
+    rt = runtime.DeviceRuntime("minimal_accel:0", "minimal_accel")
+    rt.load("s", g.nodes, g.types, g.inputs, g.outputs)
+    x = np.ones((2, 8), "f4")
+    assert rt.run("s", [x])[0].tolist() == (2 * x).tolist()
+    assert rt.run("s", [x], profile=True)[0].tolist() == (2 * x).tolist()  # checked path
+    assert not rt.stages["s"].writes_into(0)
+
+    class Broken:
+        def __init__(self, *_):
+            self.template = []
+
+        def run(self, inputs):
+            return inputs
+
+    plugins.register(DeviceType("broken_accel", compile_stage=Broken,
+                                stage_ops=frozenset({"mul"})), "test")
+    with pytest.raises(TfrtRayError, match="broken_accel.*lacks \\['run_checked'\\]"):
+        runtime.DeviceRuntime("broken_accel:0", "broken_accel").load(
+            "s", g.nodes, g.types, g.inputs, g.outputs)

@@ -35,6 +35,7 @@ from tfrt_ray.core.executor import CompiledStage
 from tfrt_ray.core.host_boundary import HostBoundaryStage
 from tfrt_ray.core.kernels import find_kernel, get_kernel, kernel, register_device_type
 from tfrt_ray.core.kernels import supported_ops as _kernel_ops
+from tfrt_ray.core.stage import Stage, as_stage
 from tfrt_ray.errors import DeviceError, KernelNotFoundError, TfrtRayError
 from tfrt_ray.ir.types import TensorType
 
@@ -291,13 +292,15 @@ def supports(op: str, device_type: str) -> bool:
 
 
 def compile_stage(nodes, types, inputs, outputs, device_type: str = "cpu",
-                  device_id: str = "host:0", cores: int = 1):
+                  device_id: str = "host:0", cores: int = 1) -> Stage:
     """A stage compiled for ``device_type``: its stage compiler when it has one, else a
     `CompiledStage` over its kernels, wrapped in the host boundary when its values live off
     the host. Same arguments as `CompiledStage`."""
     dt = _find(device_type)
     if dt is not None and dt.compile_stage:
-        stage = dt.compile_stage(nodes, types, inputs, outputs, device_type, device_id, cores)
+        stage = as_stage(
+            dt.compile_stage(nodes, types, inputs, outputs, device_type, device_id, cores),
+            [types[v] for v in outputs], device_type)
     else:
         stage = CompiledStage(nodes, types, inputs, outputs, device_type, device_id, cores)
         if dt is not None and stage.concurrent is None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfrt_ray.core.device_types import compile_stage, eager_kernel
+from tfrt_ray.core.stage import Stage
 from tfrt_ray.errors import DeviceError, OpExecutionError, TfrtRayError
 from tfrt_ray.ir.graph import Node
 from tfrt_ray.ir.types import TensorType
@@ -43,7 +44,7 @@ class DeviceRuntime:
         self.device_type = device_type
         self.cores = cores
         self.mem_limit_bytes = mem_limit_bytes
-        self.stages: dict[str, Any] = {}
+        self.stages: dict[str, Stage] = {}
         self.weight_bytes: dict[str, int] = {}
         self.op_seconds: dict[str, float] = {}
         self.timeline: list[tuple] = []  # (name, kind, start, end) of profiled runs
@@ -94,13 +95,10 @@ class DeviceRuntime:
         self.steps_run += 1
         if profile:
             t0 = time.time()
-            if hasattr(stage, "run_profiled"):
-                outs = stage.run_profiled(inputs, self.op_seconds, self.timeline)
-            else:
-                outs = stage.run_checked(inputs, timings=self.op_seconds, timeline=self.timeline)
+            outs = stage.run_profiled(inputs, self.op_seconds, self.timeline)
             self.timeline.append((key, "stage", t0, time.time()))
             return outs
-        return stage.run(inputs, into) if into else stage.run(inputs)
+        return stage.run(inputs, into)
 
     def take_timeline(self) -> list[tuple]:
         """The profiled spans recorded since the last call (and forgets them)."""
