@@ -155,3 +155,9 @@ def test_no_package_imports_one_that_imports_it_back():
     for unit in sorted(graph):
         if unit not in state:
             walk(unit)
+
+
+def test_no_source_file_is_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in _files("tfrt_ray", "device_actors", "scheduler")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"split these by what they do: {long}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,12 +19,14 @@ from tfrt_ray.cli.models import (
     has,
     load_model,
     model_kind,
+    opt_level,
     optimize_graph,
     optional,
     parse_dims,
     program_for,
     warn,
 )
+from tfrt_ray.cli.parquet_run import is_parquet, run_parquet_command
 from tfrt_ray.errors import InputError, ModelLoadError, TfrtRayError
 
 RUN_EXAMPLES = """\
@@ -134,8 +134,8 @@ def _hidden() -> str:
 def cmd_run(args) -> int:
     model_kind(args.model)
     _refuse_output_over_inputs(args.inputs, args.output)
-    if _is_parquet(args.inputs) or _is_parquet(args.output):
-        return _run_parquet(args)
+    if is_parquet(args.inputs) or is_parquet(args.output):
+        return run_parquet_command(args)
     _refuse_existing(args.output, args.overwrite, "--output")
     if args.batch_size is not None:
         warn("--batch-size applies to Parquet inputs; running the .npz inputs as given")
@@ -154,7 +154,7 @@ def cmd_run(args) -> int:
         trace_events = [_span("step", started, time.perf_counter(), "host")]
     else:
         _check_names(model.input_names, feeds)
-        graph = optimize_graph(model.graph, _level(args, model),
+        graph = optimize_graph(model.graph, opt_level(args, model),
                                explicit=args.opt_level is not None)
         with DeviceSession(args.devices):
             program = program_for(model, graph, args.strategy)
@@ -197,90 +197,6 @@ def _refuse_existing(output: str | None, overwrite: bool, flag: str) -> None:
     if output and not overwrite and Path(output).exists():
         raise InputError(f"{flag} '{output}' already exists",
                          hint="pass --overwrite to replace it, or write to another file")
-
-
-def _parquet_output_ok(output: str, overwrite: bool) -> None:
-    """A finished output is not replaced without --overwrite; a partial one resumes, or
-    with --overwrite is deleted so the run starts over."""
-    partial, sidecar = Path(output + ".partial"), Path(output + ".partial.json")
-    if overwrite:
-        shutil.rmtree(partial, ignore_errors=True)
-        sidecar.unlink(missing_ok=True)
-    elif Path(output).exists() and not sidecar.exists():
-        raise InputError(f"--output '{output}' already exists",
-                         hint="pass --overwrite to replace it, or write to another file")
-
-
-def _run_parquet(args) -> int:
-    from tfrt_ray.batch import file_identity, run_parquet
-
-    if not (_is_parquet(args.inputs) and _is_parquet(args.output)):
-        raise InputError("batch inference reads --inputs data.parquet and writes "
-                         "--output preds.parquet; give both as .parquet files")
-    _parquet_output_ok(args.output, args.overwrite)
-    if args.trace:
-        warn("--trace is for .npz runs; ignoring it for batch inference")
-    dims = parse_dims(args.dim)
-    model = load_model(args.model, dims=dims,
-                       batch=(args.batch_size or 256) if dims else None)
-    graph, batch = graph_for_batch(model, args.batch_size)
-    graph = optimize_graph(graph, _level(args, model), explicit=args.opt_level is not None)
-    on_batch = None
-    if args.stop_after or args.die_after:
-        def on_batch(done: int) -> None:
-            if done == args.die_after:
-                os._exit(9)
-            if done == args.stop_after:
-                raise KeyboardInterrupt
-    report = None  # set once the output is complete: a Ctrl-C after it loses nothing
-    try:
-        with DeviceSession(args.devices) as session:
-            if args.strategy == "replicate" and len(session.device_ids) > 1:
-                # One whole program per device; batches go round-robin (data parallel).
-                programs = [compile_graph(graph, "place", devices=[d])
-                            for d in session.device_ids]
-            else:
-                programs = [program_for(model, graph, args.strategy)]
-            report = run_parquet(
-                programs, graph, args.inputs, args.output, batch_size=batch,
-                model_identity=file_identity(model.path), keep=args.keep,
-                options={"opt_level": _level(args, model), "strategy": args.strategy},
-                in_flight=args.in_flight, commit_every=args.commit_every,
-                progress=args.progress, on_batch=on_batch,
-            )
-        resumed = f" (resumed after {report.rows_resumed})" if report.rows_resumed else ""
-        print(f"wrote {report.rows} rows to {report.output}{resumed}: {report.batches} "
-              f"batch(es) of {batch} in {report.seconds:.2f} s, "
-              f"{report.rows_per_second:,.0f} rows/s", file=sys.stderr)
-        return 0
-    except KeyboardInterrupt as stop:
-        report = getattr(stop, "report", report)  # InterruptedWhenDone carries it
-        if report is not None:  # the output is whole: Ctrl-C came as the run finished
-            print(f"interrupted as the run finished: {report.output} is complete "
-                  f"({report.rows} rows)", file=sys.stderr)
-        else:
-            print(f"interrupted: {_committed(args.output)} row(s) are committed in "
-                  f"{args.output}.partial; run the same command again to resume",
-                  file=sys.stderr)
-        return 130
-
-
-def _committed(output: str) -> int:
-    try:
-        return int(json.loads(Path(output + ".partial.json").read_text())["rows"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-def _level(args, model) -> int:
-    """-O, by default 2 for ONNX models and 0 for .tfrt files (optimized when compiled)."""
-    if args.opt_level is not None:
-        return args.opt_level
-    return 0 if model.kind == "tfrt" else 2
-
-
-def _is_parquet(path: str | None) -> bool:
-    return bool(path) and Path(path).suffix.lower() in (".parquet", ".pq")
 
 
 def _read_npz(path: str, model=None) -> dict[str, np.ndarray]:

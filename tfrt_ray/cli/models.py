@@ -304,3 +304,10 @@ class DeviceSession:
         import tfrt_ray as tr
 
         tr.shutdown()
+
+
+def opt_level(args, model) -> int:
+    """-O, by default 2 for ONNX models and 0 for .tfrt files (optimized when compiled)."""
+    if args.opt_level is not None:
+        return args.opt_level
+    return 0 if model.kind == "tfrt" else 2

@@ -33,6 +33,7 @@ from tfrt_ray.frontends.onnx import functions
 from tfrt_ray.frontends.onnx.context import Empty, NodeContext, SequenceValue, Value
 from tfrt_ray.frontends.onnx.emitter import GraphEmitter
 from tfrt_ray.frontends.onnx.formats import tag_formats
+from tfrt_ray.frontends.onnx.graph_inputs import input_type, sequence_item_types
 from tfrt_ray.frontends.onnx.loader import LoadedModel, read_model
 from tfrt_ray.frontends.onnx.proto import pb
 from tfrt_ray.frontends.onnx.registry import find_converter, normalize_domain
@@ -44,7 +45,6 @@ from tfrt_ray.frontends.onnx.tensors import (
     format_of,
     sequence_elem,
     sparse_to_array,
-    tensor_type,
     to_array,
     to_carrier,
 )
@@ -212,7 +212,7 @@ class Importer(GraphEmitter):
             elif sequence_elem(inp.type) is not None:
                 self.values[name] = self._sequence_input(inp)
             else:
-                v = self._graph_input(name, self._input_type(inp))
+                v = self._graph_input(name, input_type(inp, self.input_shapes))
                 v.fmt = elem_format(inp.type)
                 self.values[name] = v
         for name, t in inits.items():
@@ -261,39 +261,12 @@ class Importer(GraphEmitter):
             return sparse_to_array(t, f"initializer '{t.values.name}'")
         return self.loaded.initializer(t)
 
-    def _input_type(self, inp: pb.ValueInfoProto) -> TensorType:
-        t = tensor_type(inp.type, f"graph input '{inp.name}'")
-        if inp.name in self.input_shapes:
-            dtype = t.dtype if t is not None else elem_dtype(inp.type, f"graph input '{inp.name}'")
-            return TensorType(dtype, tuple(self.input_shapes[inp.name]))
-        if t is None:
-            err = StaticValueError(
-                f"graph input '{inp.name}' has no declared shape (not even a rank)",
-                hint="declare its shape in the model, or pass input_shapes=",
-            )
-            err.value_deps = frozenset()  # type: ignore[attr-defined]
-            err.shape_deps = frozenset([inp.name])  # type: ignore[attr-defined]
-            raise err
-        return t
-
     def _sequence_input(self, inp: pb.ValueInfoProto):
-        """A sequence input is one graph input per item, ``name[i]``; its length and item
-        shapes come from ``input_shapes`` (a list of shapes), known per run."""
-        name = inp.name
-        dtype = elem_dtype(inp.type, f"graph input '{name}'")
-        shapes = self.input_shapes.get(name)
-        if shapes is None:
-            err = StaticValueError(
-                f"graph input '{name}' is a sequence, whose length is known per run",
-                hint="tfrt-ray compiles one graph per sequence length",
-            )
-            err.value_deps = frozenset()  # type: ignore[attr-defined]
-            err.shape_deps = frozenset([name])  # type: ignore[attr-defined]
-            raise err
-        if shapes == "absent":
+        """A sequence input is one graph input per item, ``name[i]``."""
+        dtype, types = sequence_item_types(inp, self.input_shapes)
+        if types is None:
             return Empty()
-        items = [self._graph_input(f"{name}[{i}]", TensorType(dtype, tuple(s)))
-                 for i, s in enumerate(shapes)]
+        items = [self._graph_input(f"{inp.name}[{i}]", t) for i, t in enumerate(types)]
         return SequenceValue(items, dtype)
 
     def _graph_input(self, name: str, t: TensorType) -> Value:
