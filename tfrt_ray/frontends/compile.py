@@ -20,7 +20,7 @@ from scheduler.batching import batch_split
 from tfrt_ray.cluster.session import current
 from tfrt_ray.core.device_types import supports
 from tfrt_ray.errors import PlacementError
-from tfrt_ray.frontends.tensor import Tensor
+from tfrt_ray.frontends.tensor import Tensor, as_tensors
 from tfrt_ray.frontends.tracing import Function
 from tfrt_ray.ir.graph import Graph
 from tfrt_ray.passes import optimize
@@ -72,7 +72,7 @@ def compile(  # noqa: A001 - the public name the issue asks for
     if slices > 1:
         plan = _plan_slices(plan, graph, split, slices, lower, spec, level)
     log.info("compiled %s: %s", graph.name, plan)
-    return Program(plan, session.devices, full_graph=graph)
+    return Program(plan, session.devices, full_graph=graph, as_tensors=as_tensors)
 
 
 def _plan_slices(plan, graph: Graph, split, slices: int, lower, spec, level: int):
@@ -164,7 +164,7 @@ def load(path: str, *, strategy: str | None = None, verify_weights: bool = True)
     if exe.plan_dict is not None and strategy is None:
         plan = Plan.from_dict(exe.plan_dict, graph=exe.graph)
         if set(plan.devices) | set(plan.replicas) <= set(session.devices):
-            return Program(plan, session.devices, full_graph=exe.graph)
+            return Program(plan, session.devices, full_graph=exe.graph, as_tensors=as_tensors)
     chosen = strategy or exe.metadata.get("strategy", "auto")
     return compile(exe.graph, strategy=chosen if chosen in ("auto", "place") else "auto",
                    opt_level=0)

@@ -237,6 +237,12 @@ def symbolic(tracer, value_id: int, type_: TensorType) -> Tensor:
     return t
 
 
+def as_tensors(values: list, types: list) -> list[Tensor]:
+    """A step's outputs (values, or their errors) as tensors (`Step.tensors`)."""
+    return [failed(v, t) if isinstance(v, TfrtRayError) else ready(v)
+            for v, t in zip(values, types, strict=True)]
+
+
 def remote(handle, type_: TensorType) -> Tensor:
     t = _new(Tensor)
     t._value = None

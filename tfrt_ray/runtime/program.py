@@ -19,7 +19,7 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,11 @@ MAX_RECOVERIES = 3  # times one step may be re-run because devices died
 class Program:
     """A compiled program on a set of devices. See `tfrt_ray.compile`."""
 
-    def __init__(self, plan, devices: Mapping[str, Any], full_graph: Graph | None = None) -> None:
+    def __init__(self, plan, devices: Mapping[str, Any], full_graph: Graph | None = None,
+                 as_tensors: Callable[[list, list], list] | None = None) -> None:
         self.plan = plan
+        # (values or errors, their types) -> the front end's tensors, for `Step.tensors`
+        self.as_tensors = as_tensors
         self.graph: Graph = plan.graph
         self.full_graph = full_graph or plan.graph
         self.devices = dict(devices)

@@ -41,14 +41,16 @@ class Step:
         return [sl.transfers for sl in self.program.schedule]
 
     def tensors(self, timeout: float | None = None) -> list:
-        """The outputs as tensors: each is ready, or failed with its own error, so one
-        failed output does not hide its siblings."""
-        from tfrt_ray.frontends.tensor import failed, ready
-
+        """The outputs as the front end's tensors: each is ready, or failed with its own
+        error, so one failed output does not hide its siblings. For programs made by
+        `tfrt_ray.compile` and `tfrt_ray.load`, which give the program its tensor type."""
+        if self.program.as_tensors is None:
+            raise TfrtRayError(
+                "this program hands back arrays only: it was not made by tr.compile or "
+                "tr.load", hint="read the outputs with result() or outputs()")
         values = self.program._resolve(self, timeout)
-        types = [self.program.full_graph.types[v] for v in self.program.full_graph.outputs]
-        return [failed(v, t) if isinstance(v, TfrtRayError) else ready(v)
-                for v, t in zip(values, types)]
+        graph = self.program.full_graph
+        return self.program.as_tensors(values, [graph.types[v] for v in graph.outputs])
 
 
 def cancelled_error() -> CancelledError:
