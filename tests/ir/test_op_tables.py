@@ -30,3 +30,41 @@ def test_elementwise_ops_broadcast_the_batch_like_every_other_elementwise_op():
     wrong = [name for name, spec in all_ops().items()
              if spec.family == "elementwise" and spec.batch_rule is not elementwise]
     assert not wrong
+
+
+def test_every_fusible_op_runs_in_a_fused_program_as_its_own_kernel_does():
+    """Each op whose spec has a Fusion, as a one-instruction program of the reference
+    fused kernel, gives what its own reference kernel gives (parameters included)."""
+    import numpy as np
+
+    from tfrt_ray.core.kernels import get_kernel
+    from tfrt_ray.ir.graph import GraphBuilder
+    from tfrt_ray.ir.types import TensorType
+    from tfrt_ray.passes.fuse_elementwise import program
+
+    attrs_of = {"gelu": {"approximate": "tanh"}, "leaky_relu": {"alpha": 0.2},
+                "clip": {"min": -0.5, "max": None}}
+    x = np.linspace(-2.0, 2.0, 12, dtype=np.float32).reshape(3, 4)
+    fusible = {n: s for n, s in all_ops().items() if s.fusion is not None}
+    assert {"add", "gelu", "clip", "erf", "relu"} <= set(fusible)
+    for name, spec in fusible.items():
+        b = GraphBuilder(name)
+        ins = [b.add_input(TensorType("f32", (3, 4))) for _ in spec.inputs]
+        (out,) = b.add_node(name, ins, attrs_of.get(name, {}))
+        node = b.build([out]).nodes[-1]
+        text, _ = program([node])
+        args = [np.abs(x) + 0.5 if name in ("log", "sqrt", "pow") else x + i
+                for i in range(len(spec.inputs))]
+        with np.errstate(all="ignore"):
+            want = get_kernel(name, "reference")(*args, **node.attr_dict)
+            got = get_kernel("fused_elementwise", "reference")(*args, program=text,
+                                                               dtype="f32")
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{name}: {text}")
+
+
+def test_the_activations_ops_fuse_into_are_those_fused_matmul_takes():
+    from tfrt_ray.ir.ops.fused import ACTIVATIONS
+
+    made = {spec.fusion.activation(spec.normalize_attrs({}))
+            for spec in all_ops().values() if spec.fusion and spec.fusion.activation}
+    assert made - {None} <= set(ACTIVATIONS) and {"relu", "gelu", "tanh"} <= made

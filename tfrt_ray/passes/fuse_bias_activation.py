@@ -21,18 +21,17 @@ from __future__ import annotations
 import numpy as np
 
 from tfrt_ray.ir.graph import Graph, Node
+from tfrt_ray.ir.ops import get_op
 from tfrt_ray.ir.ops.fused import FUSED_DTYPES
 from tfrt_ray.ir.ops.spec import broadcast_shapes
 from tfrt_ray.passes.dce import dce
 from tfrt_ray.passes.rewrite import Rewrite, const_of, fused_name, single_user
 
-_UNARY_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
-
 
 def _activation(n: Node) -> str | None:
-    if n.op == "gelu":
-        return {"none": "gelu", "tanh": "gelu_tanh"}.get(n.attr("approximate"))
-    return _UNARY_ACTIVATIONS.get(n.op)
+    """The fused activation ``n`` becomes (its spec's `Fusion` says), or None."""
+    fusion = get_op(n.op).fusion
+    return fusion.activation(n.attr_dict) if fusion and fusion.activation else None
 
 
 def _anchor_ok(graph: Graph, n: Node) -> bool:

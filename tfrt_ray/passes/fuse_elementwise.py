@@ -7,8 +7,8 @@ Grouping, from the last node back: a fusible node joins the group of its readers
 of them are in one group, it is not a graph output, and its type equals the group's
 result type (so no intermediate is computed at a broadcast size it did not have). Every
 member but the last is then read only inside the group, so the group is convex and the
-fused node can sit where its last node was. Fusible: the ops of
-``tfrt_ray.ir.ops.fused.PROGRAM_OPS`` with float inputs and an f32 or f64 result. Groups
+fused node can sit where its last node was. Fusible: the ops whose spec has a `Fusion`
+(``tfrt_ray.ir.ops.fused.program_ops``) with float inputs and an f32 or f64 result. Groups
 of one node are left alone.
 
 The fused node takes the location of the group's last node and a name joined from its
@@ -21,7 +21,7 @@ import heapq
 
 from tfrt_ray.ir.graph import Graph, Node
 from tfrt_ray.ir.ops import get_op
-from tfrt_ray.ir.ops.fused import FUSED_DTYPES, NEEDS_FRESH_DST, PROGRAM_OPS
+from tfrt_ray.ir.ops.fused import FUSED_DTYPES, fresh_dst_ops, program_ops
 from tfrt_ray.ir.types import FLOAT_DTYPES
 from tfrt_ray.passes.rewrite import Rewrite, fused_name
 
@@ -36,7 +36,7 @@ def _fusible(graph: Graph, n: Node) -> bool:
     return (
         out is not None
         and (not out.is_static or out.numel >= MIN_FUSE_ELEMENTS)
-        and n.op in PROGRAM_OPS
+        and n.op in program_ops()
         and len(n.outputs) == 1
         and graph.types[n.outputs[0]].dtype in FUSED_DTYPES
         and all(graph.types[v].dtype in FLOAT_DTYPES for v in n.inputs)
@@ -44,14 +44,13 @@ def _fusible(graph: Graph, n: Node) -> bool:
 
 
 def _params(n: Node) -> str:
-    if n.op == "gelu":
-        return f"[{n.attr('approximate')}]"
-    if n.op == "leaky_relu":
-        return f"[{n.attr('alpha')!r}]"
-    if n.op == "clip":
-        bounds = (n.attr("min"), n.attr("max"))
-        return "[" + ", ".join("none" if b is None else repr(b) for b in bounds) + "]"
-    return ""
+    """The instruction's parameters: the attributes its `Fusion` names, in brackets."""
+    names = get_op(n.op).fusion.params
+    if not names:
+        return ""
+    values = (n.attr(a) for a in names)
+    return "[" + ", ".join("none" if v is None else v if isinstance(v, str) else repr(v)
+                           for v in values) + "]"
 
 
 def program(members: list[Node]) -> tuple[str, list[int]]:
@@ -72,7 +71,7 @@ def program(members: list[Node]) -> tuple[str, list[int]]:
             else:
                 srcs.append(f"x{xs.setdefault(v, len(xs))}")
         dying = sorted({buf[v] for v in m.inputs if v in buf and last_use[v] == k})
-        if dying and m.op not in NEEDS_FRESH_DST:
+        if dying and m.op not in fresh_dst_ops():
             dst = dying.pop(0)  # in place
         elif free:
             dst = heapq.heappop(free)

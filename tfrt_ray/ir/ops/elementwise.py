@@ -7,6 +7,7 @@ from tfrt_ray.ir.ops.batch_rules import elementwise
 from tfrt_ray.ir.ops.spec import (
     Attr,
     Cost,
+    Fusion,
     broadcast_shapes,
     op,
     require_dtype,
@@ -25,27 +26,38 @@ def _per_element(flops: float):
     return cost
 
 
-def _unary(name: str, allowed: tuple[str, ...], flops: float = 1.0, **attrs: Attr) -> None:
+def _unary(name: str, allowed: tuple[str, ...], flops: float = 1.0,
+           fusion: Fusion | None = None, **attrs: Attr) -> None:
     def infer(x: TensorType, **_: object) -> TensorType:
         require_dtype(x, allowed)
         return x
 
     infer.__doc__ = f"Elementwise {name}."
     op(name, ("x",), attrs, family="elementwise", batch=elementwise,
-       cost=_per_element(flops))(infer)
+       cost=_per_element(flops), fusion=fusion)(infer)
+
+
+def _as(activation: str):
+    return lambda attrs: activation
 
 
 for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "erf", "sin", "cos", "reciprocal"):
-    _unary(_name, FLOAT_DTYPES, flops=8.0)
+    _unary(_name, FLOAT_DTYPES, flops=8.0, fusion=Fusion(
+        8.0, activation=_as(_name) if _name in ("tanh", "sigmoid") else None))
 for _name in ("floor", "ceil", "round"):
-    _unary(_name, FLOAT_DTYPES)
+    _unary(_name, FLOAT_DTYPES, fusion=None if _name == "round" else Fusion(1.0))
 for _name in ("neg", "abs", "relu", "sign"):
-    _unary(_name, SIGNED)
-_unary("gelu", FLOAT_DTYPES, flops=16.0, approximate=Attr("str", "none"))
-_unary("leaky_relu", FLOAT_DTYPES, flops=2.0, alpha=Attr("float", 0.01))
+    _unary(_name, SIGNED, fusion=Fusion(1.0, activation=_as("relu") if _name == "relu" else None))
+_unary("gelu", FLOAT_DTYPES, flops=16.0, approximate=Attr("str", "none"),
+       fusion=Fusion(16.0, ("approximate",), fresh_dst=True,
+                     activation=lambda a: {"none": "gelu", "tanh": "gelu_tanh"}.get(
+                         a["approximate"])))
+_unary("leaky_relu", FLOAT_DTYPES, flops=2.0, alpha=Attr("float", 0.01),
+       fusion=Fusion(2.0, ("alpha",), fresh_dst=True))
 
 
-def _binary(name: str, allowed: tuple[str, ...], out_dtype: str | None = None) -> None:
+def _binary(name: str, allowed: tuple[str, ...], out_dtype: str | None = None,
+            fusion: Fusion | None = None) -> None:
     def infer(a: TensorType, b: TensorType) -> TensorType:
         require_dtype(a, allowed, "first input")
         require_dtype(b, allowed, "second input")
@@ -53,11 +65,14 @@ def _binary(name: str, allowed: tuple[str, ...], out_dtype: str | None = None) -
         return TensorType(out_dtype or result_dtype(a, b), shape)
 
     infer.__doc__ = f"Elementwise {name} with numpy broadcasting and type promotion."
-    op(name, ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0))(infer)
+    op(name, ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0),
+       fusion=fusion)(infer)
 
 
-for _name in ("add", "sub", "mul", "maximum", "minimum", "pow", "mod"):
-    _binary(_name, NUMERIC)
+for _name in ("add", "sub", "mul", "maximum", "minimum"):
+    _binary(_name, NUMERIC, fusion=Fusion(1.0))
+_binary("pow", NUMERIC, fusion=Fusion(8.0))
+_binary("mod", NUMERIC, fusion=Fusion(2.0))
 for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
     _binary(_name, NUMERIC + ("i1",), out_dtype="i1")
 for _name in ("logical_and", "logical_or", "logical_xor"):
@@ -65,7 +80,8 @@ for _name in ("logical_and", "logical_or", "logical_xor"):
 _unary("logical_not", ("i1",))
 
 
-@op("div", ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0))
+@op("div", ("a", "b"), family="elementwise", batch=elementwise, cost=_per_element(1.0),
+    fusion=Fusion(1.0))
 def _div(a: TensorType, b: TensorType) -> TensorType:
     """True division; integer inputs give f64, as in numpy."""
     require_dtype(a, NUMERIC, "first input")
@@ -96,7 +112,7 @@ def _where(cond: TensorType, x: TensorType, y: TensorType) -> TensorType:
     ("x",),
     {"min": Attr("float", None), "max": Attr("float", None)},
     family="elementwise", batch=elementwise,
-    cost=_per_element(2.0),
+    cost=_per_element(2.0), fusion=Fusion(2.0, ("min", "max")),
 )
 def _clip(x: TensorType, *, min: float | None, max: float | None) -> TensorType:
     """Clamps to [min, max]; either bound may be omitted."""

@@ -7,8 +7,9 @@ one kernel call, and matmul / conv2d with their bias and activation.
 
 ``x<i>`` is the i-th input (read only), ``t<j>`` a buffer of the result's shape and dtype;
 the result is the last instruction's destination. Parameters go in brackets: ``gelu[tanh]``,
-``leaky_relu[0.1]``, ``clip[0.0, none]``. Ops whose destination must differ from their
-source (they read it after the first write) are listed in ``NEEDS_FRESH_DST``.
+``leaky_relu[0.1]``, ``clip[0.0, none]``. The ops a program may use are those whose spec
+has a `Fusion` (`program_ops`); those whose destination must differ from their source (they
+read it after the first write) say so there (`fresh_dst_ops`).
 """
 
 from __future__ import annotations
@@ -26,21 +27,26 @@ from tfrt_ray.ir.types import TensorType
 
 FUSED_DTYPES = ("f32", "f64")
 
-# op -> (number of sources, number of parameters, flops per element)
-PROGRAM_OPS: dict[str, tuple[int, int, float]] = {
-    **{name: (2, 0, 1.0) for name in ("add", "sub", "mul", "div", "maximum", "minimum")},
-    "pow": (2, 0, 8.0),
-    "mod": (2, 0, 2.0),
-    **{name: (1, 0, 1.0) for name in ("neg", "abs", "floor", "ceil", "sign", "relu")},
-    **{
-        name: (1, 0, 8.0)
-        for name in ("exp", "log", "sqrt", "tanh", "sin", "cos", "reciprocal", "sigmoid", "erf")
-    },
-    "gelu": (1, 1, 16.0),
-    "leaky_relu": (1, 1, 2.0),
-    "clip": (1, 2, 2.0),
-}
-NEEDS_FRESH_DST = frozenset({"gelu", "leaky_relu"})
+
+
+@lru_cache(maxsize=1)
+def program_ops() -> dict[str, tuple[int, int, float]]:
+    """op -> (number of sources, number of parameters, flops per element), for every op
+    whose spec has a `Fusion` (registered beside it, in the elementwise family)."""
+    from tfrt_ray.ir.ops.spec import all_ops
+
+    return {name: (len(spec.inputs), len(spec.fusion.params), spec.fusion.flops)
+            for name, spec in all_ops().items() if spec.fusion is not None}
+
+
+@lru_cache(maxsize=1)
+def fresh_dst_ops() -> frozenset[str]:
+    """The program ops that read their source after the first write (never in place)."""
+    from tfrt_ray.ir.ops.spec import all_ops
+
+    return frozenset(n for n, s in all_ops().items() if s.fusion and s.fusion.fresh_dst)
+
+
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 
 _INSTR = re.compile(r"\s*t(\d+)\s*=\s*([a-z_]+)\s*(?:\[([^\]]*)\])?\s*\(([^)]*)\)\s*\Z")
@@ -78,9 +84,10 @@ def parse_program(text: str) -> Program:
         if m is None:
             raise _bad(f"cannot read instruction {part.strip()!r}")
         dst, name, params, args = int(m[1]), m[2], m[3], m[4]
-        if name not in PROGRAM_OPS:
-            raise _bad(f"op '{name}' cannot be fused (fusible: {', '.join(sorted(PROGRAM_OPS))})")
-        arity, n_params, _ = PROGRAM_OPS[name]
+        fusible = program_ops()
+        if name not in fusible:
+            raise _bad(f"op '{name}' cannot be fused (fusible: {', '.join(sorted(fusible))})")
+        arity, n_params, _ = fusible[name]
         param_list = tuple(p.strip() for p in params.split(",")) if params else ()
         srcs = []
         for a in args.split(","):
@@ -97,7 +104,7 @@ def parse_program(text: str) -> Program:
                 f"{name} takes {arity} source(s) and {n_params} parameter(s), "
                 f"got {len(srcs)} and {len(param_list)}"
             )
-        if name in NEEDS_FRESH_DST and ("t", dst) in srcs:
+        if name in fresh_dst_ops() and ("t", dst) in srcs:
             raise _bad(f"{name} must not write its own source t{dst}")
         written.add(dst)
         instrs.append(Instr(name, param_list, tuple(srcs), dst))
@@ -107,7 +114,7 @@ def parse_program(text: str) -> Program:
 
 
 def _fused_elementwise_cost(ins, outs, attrs, moved):
-    flops = sum(PROGRAM_OPS[i.op][2] for i in parse_program(attrs["program"]).instrs)
+    flops = sum(program_ops()[i.op][2] for i in parse_program(attrs["program"]).instrs)
     return Cost(flops * outs[0].numel, float(moved))
 
 

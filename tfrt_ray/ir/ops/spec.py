@@ -90,6 +90,18 @@ def _trusted(kind: str, value: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """How an elementwise op joins the programs of ``fused_elementwise``
+    (`tfrt_ray.ir.ops.fused`), and the fused activation it becomes after a matmul or a
+    convolution (`passes.fuse_bias_activation`)."""
+
+    flops: float  # per element, for the fused op's cost
+    params: tuple[str, ...] = ()  # attributes written as the instruction's parameters
+    fresh_dst: bool = False  # it reads its source after the first write: never in place
+    activation: Callable[[dict], str | None] | None = None  # attrs -> fused activation
+
+
+@dataclass(frozen=True)
 class OpSpec:
     """Everything the compiler knows about one op."""
 
@@ -102,6 +114,7 @@ class OpSpec:
     doc: str = ""
     # (BatchView) -> the output's batch axis, or None: it would mix rows (`batch_rules`)
     batch_rule: Callable[..., Any] | None = None
+    fusion: Fusion | None = None  # None: it never joins a fused op
     min_inputs: int = field(init=False)
     max_inputs: int | None = field(init=False)
 
@@ -198,13 +211,14 @@ def op(
     family: str = "misc",
     cost: Callable[..., Cost] | None = None,
     batch: Callable[..., Any] | None = None,
+    fusion: Fusion | None = None,
 ) -> Callable:
     """Registers the decorated shape/dtype rule as op ``name``.
 
     The rule takes the input types positionally (None for a missing optional input) and
     the attributes as keywords, and returns the output type(s); it raises ShapeError or
     DTypeError with a message that says what is wrong. ``batch``: the op's batch-axis rule
-    (`tfrt_ray.ir.ops.batch_rules`).
+    (`tfrt_ray.ir.ops.batch_rules`); ``fusion``: how it fuses (`Fusion`).
     """
 
     def register(infer: Callable) -> Callable:
@@ -212,7 +226,7 @@ def op(
             raise ValueError(f"op {name!r} is registered twice")
         _REGISTRY[name] = OpSpec(
             name, tuple(inputs), dict(attrs or {}), infer, cost, family, infer.__doc__ or "",
-            batch,
+            batch, fusion,
         )
         return infer
 
