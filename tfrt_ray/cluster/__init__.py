@@ -1,4 +1,5 @@
-"""Clusters: starting or joining Ray, device actors, cluster configs."""
+"""Clusters: starting or joining Ray, sessions, starting device actors and finding
+devices, cluster configs."""
 
 # Cluster-config exports, loaded on first use (PEP 562) so that importing
 # tfrt_ray.cluster.session does not load pydantic or YAML.

@@ -1,1 +1,2 @@
-"""Front ends: eager ops, traced functions (and ONNX import). All produce the same IR."""
+"""Front ends: eager ops (and `tr.device`), traced functions, ONNX import, and
+`tr.compile` / `tr.load`. All produce the same IR."""
