@@ -75,3 +75,18 @@ def test_fuzzed_inputs_give_typed_errors_and_never_poison_the_program(inputs):
     except TfrtRayError:
         pass
     np.testing.assert_allclose(PROG.run(GOOD)[0], np.full((4, 2), 6.0))
+
+
+def test_tensor_inputs_and_outputs_come_from_the_front_end_that_compiled_the_program():
+    from tfrt_ray.runtime.program import Program
+
+    step = PROG.submit([tr.tensor(GOOD[0]), GOOD[1]])  # a tensor input reads as its array
+    (out,) = step.tensors()
+    assert isinstance(out, tr.Tensor) and out.numpy().tolist() == [[6.0, 6.0]] * 4
+    bare = Program(PROG.plan, PROG.devices, full_graph=PROG.full_graph)  # not tr.compile's
+    try:
+        with pytest.raises(TfrtRayError, match="arrays only"):
+            bare.submit(GOOD).tensors()
+        np.testing.assert_allclose(bare.run(GOOD)[0], np.full((4, 2), 6.0))
+    finally:
+        bare.close()

@@ -1,10 +1,11 @@
 """Compiled stages: a subgraph lowered to a flat schedule of kernel calls.
 
 Compile once, run many: all graph work (kernel lookup, attribute binding, slot
-assignment, constant evaluation, buffer lifetimes) happens in `CompiledStage.__init__`.
-The per-call path is a loop over ``(kind, kernel, a, b, out)`` records reading and writing
-a flat list of slots; on one core that loop costs about as much as the same NumPy calls
-written by hand.
+assignment, constant evaluation, buffer lifetimes) happens in `CompiledStage.__init__`,
+and a device type's stage passes may then rewrite the steps (the CPU's: oneDNN layouts
+and memory planning; see `tfrt_ray.core.device_types.compile_stage`). The per-call path
+is a loop over `Step` records reading and writing a flat list of slots; on one core that
+loop costs about as much as the same NumPy calls written by hand.
 
 Errors are values: when a kernel raises, the stage re-runs on the checked path, where
 each failed op's outputs hold the error (an `OpExecutionError` naming op, node, device
