@@ -201,6 +201,9 @@ class OnnxProgram:
         if self.opt_level:
             imp = dataclasses.replace(imp, graph=optimize(imp.graph, level=self.opt_level))
         g = imp.graph
+        # One core: with more, a stage with independent heavy ops runs them on a thread
+        # pool, which skips the CPU's stage passes (oneDNN layouts, memory planning), and
+        # those are worth more to a model like BERT or ResNet-50 than a second thread.
         return imp, compile_stage(g.nodes, g.types, g.inputs, g.outputs, "cpu", "host:0", 1)
 
     def _learn(self, err: StaticValueError) -> bool:
