@@ -20,10 +20,10 @@ crash); `supports(op, device_type)` is what the scheduler asks; `compile_stage` 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -311,9 +311,17 @@ def compile_stage(nodes, types, inputs, outputs, device_type: str = "cpu",
     return stage
 
 
-# One-op stages for eager ops on stage-compiling types, least recently used dropped first.
-_eager_stages: OrderedDict[tuple, Any] = OrderedDict()
-EAGER_STAGES = 256
+@functools.lru_cache(maxsize=256)
+def _one_op_stage(op: str, device_type: str, attrs: tuple, types: tuple) -> Stage:
+    """A stage of the one op ``op`` (frozen ``attrs``, input ``types``), compiled once for
+    eager ops on a stage-compiling type; the least recently used are dropped."""
+    from tfrt_ray.ir.graph import GraphBuilder
+
+    b = GraphBuilder(op)
+    outs = b.add_node(op, [b.add_input(t) for t in types], dict(attrs))
+    g = b.build(outs)
+    return compile_stage(g.nodes, g.types, g.inputs, g.outputs, device_type,
+                         f"{device_type}:eager", 1)
 
 
 def eager_kernel(op: str, device_type: str) -> Callable:
@@ -336,25 +344,11 @@ def eager_kernel(op: str, device_type: str) -> Callable:
                                   op=op, hint="run it on a device type that has it")
 
     def run_stage(*inputs, **attrs):
-        from tfrt_ray.ir.graph import GraphBuilder, freeze_attrs
+        from tfrt_ray.ir.graph import freeze_attrs
 
         args = [np.asarray(x) for x in inputs if x is not None]
-        key = (op, device_type, freeze_attrs(attrs), tuple(TensorType.of(a) for a in args))
-        with _lock:
-            stage = _eager_stages.get(key)
-            if stage is not None:
-                _eager_stages.move_to_end(key)
-        if stage is None:
-            b = GraphBuilder(op)
-            ins = [b.add_input(TensorType.of(a)) for a in args]
-            outs = b.add_node(op, ins, attrs)
-            g = b.build(outs)
-            stage = compile_stage(g.nodes, g.types, g.inputs, g.outputs, device_type,
-                                  f"{device_type}:eager", 1)
-            with _lock:
-                _eager_stages[key] = stage
-                while len(_eager_stages) > EAGER_STAGES:
-                    _eager_stages.popitem(last=False)
+        stage = _one_op_stage(op, device_type, freeze_attrs(attrs),
+                              tuple(TensorType.of(a) for a in args))
         results = stage.run(args)
         for r in results:
             if isinstance(r, TfrtRayError):

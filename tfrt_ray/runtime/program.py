@@ -53,7 +53,6 @@ class Program:
         self.input_names = self.full_graph.input_names
         self.output_names = self.full_graph.output_names
         self.input_types = tuple(self.full_graph.types[v] for v in self.full_graph.inputs)
-        self._input_pos = {v: i for i, v in enumerate(self.graph.inputs)}  # value -> position
         self.slices = max(plan.micro_batches, len(plan.replicas) or 1)
         self._runs = self._stage_runs()
         self.epoch = 0  # bumped each time dead devices were replaced
