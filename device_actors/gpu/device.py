@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from tfrt_ray.core.device_types import DeviceType, LocalDevice
+from tfrt_ray.core.kernels.fused import run_body
 from tfrt_ray.errors import OpExecutionError, TfrtRayError
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
 
@@ -222,28 +223,10 @@ def _fused_kernels(xp, k: dict) -> dict:
             return k["gelu"](y, approximate="tanh" if activation == "gelu_tanh" else "none")
         return k[activation](y)
 
-    def step(op, params, args, t):
-        if op == "gelu":
-            return k["gelu"](args[0], approximate=params[0])
-        if op == "leaky_relu":
-            return k["leaky_relu"](args[0], alpha=float(params[0]))
-        if op == "clip":
-            lo, hi = (None if p == "none" else float(p) for p in params)
-            return k["clip"](args[0], min=lo, max=hi)
-        return k[op](*args)
-
-    def fused_elementwise(*xs, program, dtype):
-        from tfrt_ray.ir.ops.fused import parse_program
-
-        prog, t = parse_program(program), numpy_dtype(dtype)
-        xs = [x.astype(t, copy=False) for x in xs]
-        regs: dict = {}
-        for instr in prog.instrs:
-            args = [xs[i] if kind == "x" else regs[i] for kind, i in instr.srcs]
-            regs[instr.dst] = step(instr.op, instr.params, args, t).astype(t, copy=False)
-        shape = np.broadcast_shapes(*(x.shape for x in xs))
-        out = regs[prog.result]
-        return out if out.shape == shape else xp.broadcast_to(out, shape).copy()
+    def fused_elementwise(*xs, body):
+        # The body's ops with this device's kernels, one launch each (each returns a new
+        # array).
+        return run_body(body, xs, k.__getitem__, into=False)
 
     def fused_matmul(a, b, bias=None, *, activation):
         y = xp.matmul(a, b)

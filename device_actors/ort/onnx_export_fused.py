@@ -1,5 +1,5 @@
 """ONNX export of the fused ops the fusion passes make (`tfrt_ray.ir.ops.fused`): a
-``fused_elementwise`` program becomes its chain of ONNX ops again, ``fused_matmul`` /
+``fused_elementwise`` body becomes its own nodes' ONNX ops again, ``fused_matmul`` /
 ``fused_conv2d`` their MatMul / Conv, bias and activation. ONNX Runtime fuses them its own
 way."""
 
@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from device_actors.ort.onnx_export import UNARY, _opt, exporter, gelu_expr
+from device_actors.ort.onnx_export import EXPORTERS, _opt, exporter, gelu_expr
 from tfrt_ray.errors import KernelNotFoundError
 
-_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "maximum": "Max",
-           "minimum": "Min", "pow": "Pow"}
 _ACTIVATION = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
 
@@ -24,48 +22,26 @@ def _activate(ctx, y: str, activation: str, t: np.dtype, outs) -> None:
         ctx.emit(_ACTIVATION[activation], [y], outs)
 
 
-def _step(ctx, node, op: str, params: tuple[str, ...], args: list[str], t: np.dtype,
-          out=None) -> str:
-    if op in _BINARY:
-        return ctx.emit(_BINARY[op], args, out)[0]
-    if op == "gelu":
-        return gelu_expr(ctx, args[0], t, params[0], out)
-    if op == "leaky_relu":
-        return ctx.emit("LeakyRelu", args, out, alpha=float(params[0]))[0]
-    if op == "clip":
-        bounds = ["" if p == "none" else ctx.const(np.asarray(float(p), t), "clip")
-                  for p in params]
-        return ctx.emit("Clip", [args[0], *bounds], out)[0]
-    if op in UNARY:
-        return ctx.emit(UNARY[op], args, out)[0]
-    # numpy's mod is floored; ONNX's float Mod is C's fmod: no exact match.
-    raise KernelNotFoundError(f"'{op}' in a fused program has no ONNX export", op=node.op,
-                              node=node.name)
-
-
 @exporter("fused_elementwise")
 def _fused_elementwise(ctx, node, ins, outs):
-    from tfrt_ray.ir.ops.fused import parse_program
-
-    prog = parse_program(node.attr("program"))
-    t = ctx.out_type().np_dtype
-    xs = [ctx.cast(x, ctx.in_dtype(i), t) for i, x in enumerate(ins)]
-    regs: dict[int, tuple[str, frozenset]] = {}  # buffer -> (ONNX name, inputs it reads)
-    for instr in prog.instrs:
-        args, reads = [], frozenset()
-        for kind, i in instr.srcs:
-            name, used = (xs[i], frozenset({i})) if kind == "x" else regs[i]
-            args.append(name)
-            reads |= used
-        regs[instr.dst] = (_step(ctx, node, instr.op, instr.params, args, t), reads)
-    result, reads = regs[prog.result]
-    if len(reads) < len(xs):  # the result has the broadcast shape of every input
-        shape = ctx.out_type().shape
-        if not all(type(d) is int for d in shape):
-            raise KernelNotFoundError("a fused program that ignores an input of a dynamic "
-                                      "shape", op=node.op, node=node.name)
-        result = ctx.emit("Expand", [result, ctx.ints(shape, "shape")])[0]
-    ctx.emit("Identity", [result], outs)
+    # The body's nodes, each through its own exporter, inline in the stage's graph.
+    body = node.attr("body")
+    outer_types, outer_node = ctx.types, node
+    names = {v: x for v, x in zip(body.inputs, ins, strict=True)}
+    ctx.types = body.types
+    try:
+        for n in body.nodes:
+            fn = EXPORTERS.get(n.op)
+            if fn is None:
+                # numpy's mod is floored; ONNX's float Mod is C's fmod: no exact match.
+                raise KernelNotFoundError(f"'{n.op}' in a fused body has no ONNX export",
+                                          op=outer_node.op, node=n.name, loc=n.loc)
+            ctx.node = n
+            last = n is body.nodes[-1]
+            names[n.outputs[0]] = outs[0] if last else ctx.fresh(n.op)
+            fn(ctx, n, [names[v] for v in n.inputs], [names[n.outputs[0]]])
+    finally:
+        ctx.types, ctx.node = outer_types, outer_node
 
 
 @exporter("fused_matmul")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 
 import numpy as np
 
 from tfrt_ray.executable.header import HEADER_SIZE, Header, crc32
+from tfrt_ray.executable.legacy import program_body
 from tfrt_ray.ir import Graph, GraphBuilder, Loc, TensorType
 
 
 def rich_graph() -> Graph:
     """Many ops and every attribute kind: ints, floats (inf too), bools, strs, dtypes,
-    optional None, tensors; multi-output nodes, odd names and every form of location."""
+    optional None, tensors, a graph (a fused body); multi-output nodes, odd names and every
+    form of location."""
     rng = np.random.default_rng(0)
     b = GraphBuilder('rich "graph" ü')
     x = b.add_input(TensorType("f32", (4, 8)), "x")
@@ -39,7 +42,10 @@ def rich_graph() -> Graph:
     (g,) = b.add_node("gather", [ci, ix], {"axis": 1})
     (pad,) = b.add_node("pad", [r], {"pads": (0, 1, 0, 1), "mode": "constant", "value": 1.5})
     (cs,) = b.add_node("constant_of_shape", [], {"shape": (2,), "value": 3.0, "dtype": "f16"})
-    return b.build([s, g, pad, cs], ["total", "picked", "padded", "threes"])
+    body = program_body("t0 = mul(x0, x1); t1 = gelu[tanh](t0); t0 = clip[none, 2.5](t1)",
+                        [TensorType("f32", (4, 8))] * 2, "a body", Loc("model.py", 9))
+    (fz,) = b.add_node("fused_elementwise", [h2, x], {"body": body}, name="fused")
+    return b.build([s, g, pad, cs, fz], ["total", "picked", "padded", "threes", "fused"])
 
 
 def rich_inputs(seed: int = 5) -> list[np.ndarray]:
@@ -120,10 +126,13 @@ def split_file(data: bytes) -> tuple[dict, bytes]:
     return json.loads(data[HEADER_SIZE : HEADER_SIZE + p_len]), data[d_off:]
 
 
-def rebuild(doc: dict | bytes, region: bytes) -> bytes:
+def rebuild(doc: dict | bytes, region: bytes, version: int | None = None) -> bytes:
     """A file holding ``doc`` (a program, or raw program bytes) and ``region`` with fresh,
-    correct header and checksums: what a tamperer who knows the format would make."""
+    correct header and checksums: what a tamperer who knows the format would make.
+    ``version``: the format version the header names (default: this tfrt-ray's)."""
     raw = doc if isinstance(doc, bytes) else json.dumps(doc, separators=(",", ":")).encode()
     head = Header.layout(len(raw), crc32(raw), len(region))
+    if version is not None:
+        head = dataclasses.replace(head, format_version=version)
     pad = bytes(head.data_offset - HEADER_SIZE - len(raw))
     return head.pack() + raw + pad + region

@@ -57,7 +57,8 @@ def test_unsupported_version_says_which_is_supported_and_how_to_fix(mlp_file, tm
     with pytest.raises(ExecutableVersionError) as info:
         _read(tmp_path, bytes(data))
     text = str(info.value)
-    assert f"format version {version}" in text and f"format version {FORMAT_VERSION}" in text
+    supported = f"format versions {header_module.MIN_FORMAT_VERSION} to {FORMAT_VERSION}"
+    assert f"format version {version}" in text and supported in text
     if newer:
         assert "newer" in text and "tfrt-ray 9.9.9" in text and "upgrade tfrt-ray" in text
     else:

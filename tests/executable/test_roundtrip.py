@@ -180,3 +180,49 @@ def test_describe_summarises_the_file(tmp_path):
     assert "plan: strategy " in text
     write_executable(path, Graph("e", (TensorType("f32", ()),), (0,), (0,), ()))
     assert "plan: none" in describe_executable(path, verify_weights=True)
+
+
+# ---- format 1 files ------------------------------------------------------------------
+
+V1_FILE = os.path.join(os.path.dirname(__file__), "data", "fused_v1.tfrt")
+
+
+def test_a_format_1_file_with_a_fused_program_loads_as_a_body_and_computes_the_same():
+    """``data/fused_v1.tfrt`` was written by tfrt-ray before fused bodies (format 1, the
+    fused op as a program string) from ``f`` below."""
+    import tfrt_ray as tr
+
+    def f(x, y):
+        return tr.gelu(x * y + 1.0) * tr.tanh(y)
+
+    exe = read_executable(V1_FILE)
+    assert exe.format_version == 1
+    (fused,) = [n for n in exe.graph.nodes if n.op == "fused_elementwise"]
+    body = fused.attr("body")
+    assert [n.op for n in body.nodes] == ["mul", "add", "gelu", "tanh", "mul"]
+    assert {n.loc for n in body.nodes} == {fused.loc}  # errors inside still name the line
+    rng = np.random.default_rng(0)
+    x, y = (rng.standard_normal((64, 96)).astype(np.float32) for _ in range(2))
+    unfused = tr.compile(f, (x, y), opt_level=0)
+    assert "fused_elementwise" not in unfused.graph.op_counts()
+    np.testing.assert_array_equal(tr.load(V1_FILE).run([x, y])[0], unfused.run([x, y])[0])
+
+
+@pytest.mark.parametrize("program, message", [
+    ("t0 = cosh(x0)", "op 'cosh' cannot be fused"),
+    ("t0 = add(x0, t3)", "reads t3, which holds no value"),
+    ("t0 = clip[1.0](x0)", "takes 2 parameter"),
+    ("t0 = exp(x0) t1 = neg(t0)", "cannot read instruction"),
+])
+def test_a_format_1_program_that_cannot_be_read_is_the_typed_error(tmp_path, program, message):
+    from tests.executable.programs import rebuild, split_file
+
+    doc, region = split_file(open(V1_FILE, "rb").read())
+    (node,) = [n for n in doc["graph"]["nodes"] if n["op"] == "fused_elementwise"]
+    node["attrs"] = [["dtype", "f32"], ["program", program]]
+    node["inputs"] = node["inputs"][:1]
+    path = tmp_path / "bad.tfrt"
+    path.write_bytes(rebuild(doc, region, version=1))
+    with pytest.raises(ExecutableFormatError, match=message) as info:
+        read_executable(path)
+    assert info.value.node == node["name"] and "recompile" in str(info.value)

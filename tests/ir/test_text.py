@@ -251,6 +251,45 @@ def test_every_op_that_builds_with_defaults_round_trips() -> None:
     round_trip(b.build(outs))
 
 
+def _fused_graph() -> Graph:
+    from tfrt_ray.passes.fuse_elementwise import body_of
+
+    b = GraphBuilder("fused")
+    x = b.add_input(TensorType("f32", ("N", 128)), "x")
+    y = b.add_input(TensorType("f32", (128,)), "y")
+    (m,) = b.add_node("mul", [x, y], loc=Loc("m.py", 3))
+    (c,) = b.add_node("clip", [m], {"max": 6.0}, name="c lip")
+    (g,) = b.add_node("gelu", [c], {"approximate": "tanh"}, loc=Loc("m.py", 4, "onnx_9"))
+    group = b.build([g])
+    body, xs = body_of(group, list(group.nodes))
+    b2 = GraphBuilder("fused")
+    ins = [b2.add_input(group.types[v], n) for v, n in zip(xs, ("x", "y"), strict=True)]
+    (f,) = b2.add_node("fused_elementwise", ins, {"body": body}, loc=Loc("m.py", 4))
+    (r,) = b2.add_node("relu", [f])
+    return b2.build([r, f], ["r", "f"])
+
+
+def test_a_fused_body_prints_as_a_nested_func_and_round_trips() -> None:
+    text = round_trip(_fused_graph())
+    assert 'body = func @"mul+c lip+gelu"(%0: tensor<{N}x128xf32> {name = "x0"}' in text
+    inner = [line for line in text.splitlines() if line.startswith("      %")]
+    assert [line.split('"')[1] for line in inner] == ["tr.mul", "tr.clip", "tr.gelu"]
+    assert 'loc("c lip")' in text and 'loc("gelu"("onnx_9"("m.py":4)))' in text
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('"tr.clip"', '"tr.cumsum"', "unknown attribute"),
+    ('"tr.gelu"(%3)', '"tr.gelu"(%9)', "use of undefined value %9"),
+    ("    }}", "    }", "expected"),
+])
+def test_errors_inside_a_body_say_where(old: str, new: str, message: str) -> None:
+    text = print_graph(_fused_graph())
+    assert old in text
+    with pytest.raises(IRParseError, match=re.escape(message)) as info:
+        parse_graph(text.replace(old, new, 1))
+    assert re.match(r"\d+:\d+: ", info.value.message)
+
+
 def test_multi_output_and_other_families() -> None:
     b = GraphBuilder("mlp")
     x = b.add_input(TensorType("f32", (64, 128)), "x")

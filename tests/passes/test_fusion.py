@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tests.passes.graphs import G, body, node, ops, rand, run
+from tfrt_ray.core.kernels.fused import plan_body
 from tfrt_ray.errors import DTypeError, OpAttributeError, ShapeError
-from tfrt_ray.ir import Loc, TensorType, verify
+from tfrt_ray.ir import GraphBuilder, Loc, TensorType, verify
 from tfrt_ray.ir.ops import get_op
 from tfrt_ray.passes import fold_batch_norm, fuse_bias_activation, fuse_elementwise
 
@@ -184,6 +185,19 @@ def test_fuse_conv_activation_without_bias():
 # ---- fuse_elementwise ----------------------------------------------------------------
 
 
+def plan_text(n) -> str:
+    """A fused node's body as its CPU plan runs it: ``t<j> = op(x<i> | t<j>, ...)``, one
+    step per body node, ``t<j>`` the buffers `plan_body` allots."""
+    body = n.attr("body")
+    plan, k = plan_body(body), len(body.inputs)
+
+    def reg(r: int) -> str:
+        return f"x{r}" if r < k else f"t{r - k}"
+
+    return "; ".join(f"{reg(s.dst)} = {body.nodes[s.node].op}({', '.join(map(reg, s.srcs))})"
+                     for s in plan.steps)
+
+
 def test_fuse_elementwise_gelu_formula_golden():
     g = G("gelu")
     x = g.input((4, 8), name="x")
@@ -192,11 +206,17 @@ def test_fuse_elementwise_gelu_formula_golden():
     graph = g.build(y, names=["y"])
     fused = fuse_elementwise(graph)
     n = node(fused, "fused_elementwise")
-    assert n.attr("program") == (
+    assert plan_text(n) == (
         "t0 = mul(x0, x1); t0 = erf(t0); t0 = add(t0, x2); t0 = mul(x0, t0); t0 = mul(t0, x3)"
     )
     assert (n.name, n.loc) == ("mul+erf+...+out", Loc("model.py", 5))
     assert [fused.producers[v].op for v in n.inputs[1:]] == ["constant"] * 3
+    # The body is the group itself: the same ops, names and source lines, and nothing else.
+    members = [m for m in graph.nodes if m.op != "constant"]
+    body = n.attr("body")
+    assert [(b.op, b.name, b.loc) for b in body.nodes] == [(m.op, m.name, m.loc)
+                                                          for m in members]
+    assert [body.types[v] for v in body.inputs] == [fused.types[v] for v in n.inputs]
     same_values(fused, graph, rand(4, 8))
 
 
@@ -208,9 +228,9 @@ def test_fuse_elementwise_dag_reuses_buffers_and_gives_gelu_a_fresh_one():
     c = g.op("gelu", g.op("add", a, b))
     graph = g.build(g.op("tanh", c))
     fused = fuse_elementwise(graph)
-    assert node(fused, "fused_elementwise").attr("program") == (
+    assert plan_text(node(fused, "fused_elementwise")) == (
         "t0 = exp(x0); t1 = neg(x0); t1 = mul(t1, x1); t0 = add(t0, t1); "
-        "t1 = gelu[none](t0); t1 = tanh(t1)"
+        "t1 = gelu(t0); t1 = tanh(t1)"
     )
     feeds = rand(3, 4), rand(4, seed=1)
     same_values(fused, graph, *feeds)
@@ -227,46 +247,64 @@ def test_fuse_elementwise_stops_at_outputs_broadcasts_ints_and_lone_ops():
     lone = g.op("sqrt", v)
     graph = g.build(shown, after, grown, ints, lone)
     fused = fuse_elementwise(graph)
-    programs = [n.attr("program") for n in fused.nodes if n.op == "fused_elementwise"]
-    assert programs == ["t0 = tanh(x0); t0 = relu(t0)", "t0 = neg(x0); t0 = exp(t0)"]
+    plans = [plan_text(n) for n in fused.nodes if n.op == "fused_elementwise"]
+    assert plans == ["t0 = tanh(x0); t0 = relu(t0)", "t0 = neg(x0); t0 = exp(t0)"]
     assert {"sigmoid", "add", "abs", "sqrt"} <= set(ops(fused))
     same_values(fused, graph, rand(3, 4), rand(4, low=0.1), np.arange(3, dtype=np.int32))
 
 
-def test_fuse_elementwise_params_of_leaky_relu_and_clip():
+def test_fuse_elementwise_keeps_the_attributes_of_leaky_relu_and_clip():
     g = G()
     x = g.input((5,))
     y = g.op("clip", g.op("leaky_relu", x, alpha=0.25), min=-0.1)
     graph = g.build(g.op("clip", y, max=0.5))
     fused = fuse_elementwise(graph)
-    assert node(fused, "fused_elementwise").attr("program") == (
-        "t0 = leaky_relu[0.25](x0); t0 = clip[-0.1, none](t0); t0 = clip[none, 0.5](t0)"
-    )
+    n = node(fused, "fused_elementwise")
+    assert plan_text(n) == "t0 = leaky_relu(x0); t0 = clip(t0); t0 = clip(t0)"
+    assert [b.attr_dict for b in n.attr("body").nodes] == [
+        {"alpha": 0.25}, {"min": -0.1, "max": None}, {"min": None, "max": 0.5}]
     same_values(fused, graph, np.linspace(-1, 1, 5, dtype=np.float32))
 
 
 # ---- the fused ops' specs ------------------------------------------------------------
 
 
-def test_fused_op_specs_reject_malformed_programs_biases_and_activations():
+def _body(build, *in_types):
+    b = GraphBuilder("body")
+    xs = [b.add_input(t) for t in in_types]
+    return b.build([build(b, *xs)])
+
+
+def test_fused_op_specs_reject_malformed_bodies_biases_and_activations():
     t = TensorType("f32", (2, 3))
     spec = get_op("fused_elementwise")
+
+    def one(op, **attrs):
+        return lambda b, *xs: b.add_node(op, xs, attrs)[0]
+
     bad = {
-        "t0 = cosh(x0)": "cannot be fused",
-        "t0 = add(x0, t1)": "reads t1 before",
-        "t0 = exp(x0); t0 = gelu[none](t0)": "must not write its own source",
-        "t0 = clip[1.0](x0)": "1 source(s) and 2 parameter(s)",
-        "t0 = exp(x0) t1 = neg(t0)": "cannot read instruction",
-        "": "empty",
+        "cannot be fused": _body(one("cumsum", axis=0), t),
+        "computes f32, but the result is f64": _body(
+            lambda b, x, y: b.add_node("add", [b.add_node("neg", [x])[0], y])[0],
+            t, TensorType("f64", (2, 3))),
+        "one output, computed by its last node": _body(lambda b, x: x, t),
     }
-    for program, message in bad.items():
+    for message, fused_body in bad.items():
         with pytest.raises(OpAttributeError, match=re.escape(message)) as info:
-            spec.check((t,), {"program": program, "dtype": "f32"})
+            spec.check((t,) * len(fused_body.inputs), {"body": fused_body})
         assert info.value.hint and info.value.op == "fused_elementwise"
+    with pytest.raises(OpAttributeError, match="must be a Graph"):
+        spec.check((t,), {"body": "t0 = neg(x0)"})  # format 1's program strings are gone
     with pytest.raises(ShapeError, match="reads 2 input"):
-        spec.check((t,), {"program": "t0 = add(x0, x1)", "dtype": "f32"})
+        spec.check((t,), {"body": _body(one("add"), t, t)})
+    with pytest.raises(ShapeError, match="input 0 is"):
+        spec.check((TensorType("f64", (2, 3)),), {"body": _body(one("neg"), t)})
     with pytest.raises(DTypeError):
-        spec.check((t,), {"program": "t0 = neg(x0)", "dtype": "i32"})
+        i32 = TensorType("i32", (2, 3))
+        spec.check((i32,), {"body": _body(one("neg"), i32)})
+    # A batch split changes the inputs' shapes, not the body: the result follows the inputs.
+    _, (out,) = spec.check((TensorType("f32", (5, 3)),), {"body": _body(one("neg"), t)})
+    assert out == TensorType("f32", (5, 3))
     matmul = get_op("fused_matmul")
     with pytest.raises(ShapeError, match="without growing"):
         matmul.check((t, TensorType("f32", (3, 1)), TensorType("f32", (4, 2, 1))), {})

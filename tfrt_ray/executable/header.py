@@ -14,7 +14,7 @@ from tfrt_ray._version import __version__
 from tfrt_ray.errors import ExecutableFormatError, ExecutableVersionError
 
 MAGIC = b"\x89TRX\r\n\x1a\n"  # PNG-style: catches 7-bit and newline-translating copies
-FORMAT_VERSION = 1  # the version this tfrt-ray writes
+FORMAT_VERSION = 2  # the version this tfrt-ray writes (2: graph-valued attributes)
 MIN_FORMAT_VERSION = 1  # the oldest version it reads
 HEADER_SIZE = 128
 ALIGN = 64  # the program's end and every weight start on this boundary

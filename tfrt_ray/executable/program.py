@@ -15,8 +15,12 @@ Every object has exactly these keys; each weight starts at the first 64-byte bou
 after the one before, and every weight is used by some attribute, so the form is canonical.
 Attribute values map to JSON one to one, so a value keeps its Python type (``1`` stays an
 int, ``1.0`` a float, ``True`` a bool): None, bools, ints, finite floats and strs are
-themselves; tuples are arrays; ``{"f": "nan" | "inf" | "-inf"}`` is a non-finite float and
-``{"t": i}`` is weight ``i`` (a `ConstTensor` whose bytes are in the data region).
+themselves; tuples are arrays; ``{"f": "nan" | "inf" | "-inf"}`` is a non-finite float,
+``{"t": i}`` is weight ``i`` (a `ConstTensor` whose bytes are in the data region) and
+``{"g": {graph}}`` a graph (a fused op's body, format 2 on), in the graph's own form.
+
+Format 1 files hold ``fused_elementwise`` as a program string; `tfrt_ray.executable.legacy`
+turns it into the body it stands for as the file is read.
 
 Decoding trusts nothing: every field's type, every dtype token and op name is checked, and
 each problem is an `ExecutableFormatError` that names the field (``nodes[3].attrs[0]``).
@@ -29,7 +33,7 @@ import math
 from typing import Any, NamedTuple
 
 from tfrt_ray.errors import ExecutableFormatError, TfrtRayError
-from tfrt_ray.executable.header import ALIGN, RECOMPILE, align
+from tfrt_ray.executable.header import ALIGN, FORMAT_VERSION, RECOMPILE, align
 from tfrt_ray.ir.graph import ConstTensor, Graph, Node
 from tfrt_ray.ir.location import UNKNOWN, Loc
 from tfrt_ray.ir.types import DTYPES, TensorType, numpy_dtype
@@ -63,7 +67,7 @@ def encode_program(
     weights: list[ConstTensor] = []
     index: dict[int, int] = {}
 
-    def enc(v: Any, where: str, depth: int = 0) -> Any:
+    def enc_value(v: Any, where: str, depth: int) -> Any:
         if v is None:
             return None
         if isinstance(v, bool):
@@ -84,36 +88,35 @@ def encode_program(
             return [enc(x, where, depth + 1) for x in v]
         raise ExecutableFormatError(
             f"{where}: {type(v).__name__} value {v!r:.80} has no executable form",
-            hint="attributes hold None, bool, int, float, str, ConstTensor and tuples of "
-            f"those (nested at most {MAX_DEPTH} deep)",
+            hint="attributes hold None, bool, int, float, str, ConstTensor, Graph and tuples "
+            f"of those (nested at most {MAX_DEPTH} deep)",
         )
 
-    nodes = []
-    for n in graph.nodes:
-        attrs = [[k, enc(v, f"node '{n.name}' attribute '{k}'")] for k, v in n.attrs]
-        loc = None if n.loc == UNKNOWN else [n.loc.file, n.loc.line, n.loc.name]
-        nodes.append(
-            {
-                "op": n.op,
-                "inputs": list(n.inputs),
-                "outputs": list(n.outputs),
-                "attrs": attrs,
-                "name": n.name,
-                "loc": loc,
-            }
-        )
-    doc_graph = {
-        "name": graph.name,
-        "types": [
-            [t.dtype, [d if type(d) is str else int(d) for d in t.shape]] for t in graph.types
-        ],
-        "inputs": list(graph.inputs),
-        "outputs": list(graph.outputs),
-        "input_names": list(graph.input_names),
-        "output_names": list(graph.output_names),
-        "nodes": nodes,
-    }
-    doc = {"graph": doc_graph, "weights": [], "plan": plan, "metadata": dict(metadata)}
+    def enc_graph(g: Graph, where: str) -> dict:
+        nodes = []
+        for n in g.nodes:
+            attrs = [[k, enc(v, f"{where}node '{n.name}' attribute '{k}'")] for k, v in n.attrs]
+            loc = None if n.loc == UNKNOWN else [n.loc.file, n.loc.line, n.loc.name]
+            nodes.append({"op": n.op, "inputs": list(n.inputs), "outputs": list(n.outputs),
+                          "attrs": attrs, "name": n.name, "loc": loc})
+        return {
+            "name": g.name,
+            "types": [[t.dtype, [d if type(d) is str else int(d) for d in t.shape]]
+                      for t in g.types],
+            "inputs": list(g.inputs),
+            "outputs": list(g.outputs),
+            "input_names": list(g.input_names),
+            "output_names": list(g.output_names),
+            "nodes": nodes,
+        }
+
+    def enc(v: Any, where: str, depth: int = 0) -> Any:
+        if isinstance(v, Graph) and depth < MAX_DEPTH:
+            return {"g": enc_graph(v, f"{where}: body ")}
+        return enc_value(v, where, depth)
+
+    doc = {"graph": enc_graph(graph, ""), "weights": [], "plan": plan,
+           "metadata": dict(metadata)}
     return doc, weights
 
 
@@ -157,8 +160,9 @@ def _no_constant(name: str) -> Any:
 class Reader:
     """Decodes one program section; ``where`` (the file) prefixes every message."""
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, version: int = FORMAT_VERSION) -> None:
         self.where = where
+        self.version = version  # the file's format version
 
     def fail(self, path: str, msg: str, hint: str | None = None, **ctx) -> ExecutableFormatError:
         at = f" at {path}" if path else ""
@@ -284,34 +288,45 @@ class Reader:
         return dict(v)
 
     def graph(self, v: Any, tensors: list[ConstTensor]) -> Graph:
-        g = self.obj(v, _GRAPH_KEYS, "graph")
-        types = tuple(
-            self.tensor_type(t, f"graph.types[{i}]")
-            for i, t in enumerate(self.array(g["types"], "graph.types"))
-        )
         used = [False] * len(tensors)
-        nodes = tuple(
-            self.node(n, f"graph.nodes[{i}]", tensors, used)
-            for i, n in enumerate(self.array(g["nodes"], "graph.nodes"))
-        )
+        graph = self.sub_graph(v, "graph", tensors, used)
         if not all(used):
             raise self.fail("weights", f"weight {used.index(False)} is used by no attribute")
-        inputs, input_names = self.ends(g, "inputs")
-        outputs, output_names = self.ends(g, "outputs")
-        name = self.string(g["name"], "graph.name")
+        return graph
+
+    def sub_graph(self, v: Any, path: str, tensors: list[ConstTensor], used: list[bool],
+                  depth: int = 0) -> Graph:
+        """The graph at ``path``: the program's, or a body held in an attribute."""
+        g = self.obj(v, _GRAPH_KEYS, path)
+        types = tuple(
+            self.tensor_type(t, f"{path}.types[{i}]")
+            for i, t in enumerate(self.array(g["types"], f"{path}.types"))
+        )
+        nodes = tuple(
+            self.node(n, f"{path}.nodes[{i}]", tensors, used, depth)
+            for i, n in enumerate(self.array(g["nodes"], f"{path}.nodes"))
+        )
+        if self.version < 2:
+            from tfrt_ray.executable.legacy import upgrade_v1_node
+
+            nodes = tuple(upgrade_v1_node(n, types, self.fail) for n in nodes)
+        inputs, input_names = self.ends(g, "inputs", path)
+        outputs, output_names = self.ends(g, "outputs", path)
+        name = self.string(g["name"], f"{path}.name")
         return Graph(name, types, inputs, outputs, nodes, input_names, output_names)
 
-    def ends(self, g: dict, key: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    def ends(self, g: dict, key: str, path: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
         """The graph's inputs or outputs and their names, one each (else Graph() would
         invent names)."""
         names_key = key[:-1] + "_names"
-        ids = self.ints(g[key], f"graph.{key}")
-        names = self.strs(g[names_key], f"graph.{names_key}")
+        ids = self.ints(g[key], f"{path}.{key}")
+        names = self.strs(g[names_key], f"{path}.{names_key}")
         if len(names) != len(ids):
-            raise self.fail(f"graph.{names_key}", f"{len(names)} names for {len(ids)} {key}")
+            raise self.fail(f"{path}.{names_key}", f"{len(names)} names for {len(ids)} {key}")
         return ids, names
 
-    def node(self, v: Any, path: str, tensors: list[ConstTensor], used: list[bool]) -> Node:
+    def node(self, v: Any, path: str, tensors: list[ConstTensor], used: list[bool],
+             depth: int = 0) -> Node:
         from tfrt_ray.ir.ops import get_op
 
         d = self.obj(v, _NODE_KEYS, path)
@@ -341,6 +356,9 @@ class Reader:
                 return tensors[k]
             if t is dict and len(x) == 1 and type(x.get("f")) is str and x["f"] in _NONFINITE:
                 return _NONFINITE[x["f"]]
+            if t is dict and len(x) == 1 and "g" in x and self.version >= 2 \
+                    and depth + 1 < MAX_DEPTH:
+                return self.sub_graph(x["g"], f"{p}.g", tensors, used, depth + 1)
             raise self.fail(p, f"{x!r:.60} is not an attribute value", node=name or None)
 
         attrs = []

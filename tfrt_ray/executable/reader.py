@@ -93,7 +93,7 @@ def load_buffer(whole: pa.Buffer, where: str, verify_weights: bool = True) -> Ex
     errors); the weights are views of ``whole``."""
     size = whole.size
     header = parse_header(whole.slice(0, min(size, HEADER_SIZE)).to_pybytes(), size, where)
-    reader = Reader(where)
+    reader = Reader(where, header.format_version)
     p_end = header.program_offset + header.program_length
     raw = whole.slice(header.program_offset, header.program_length).to_pybytes()
     if crc32(raw) != header.program_crc32:
@@ -203,6 +203,8 @@ def with_weights(graph: Graph, weights: dict[int, ConstTensor]) -> Graph:
     def swap(v: Any) -> Any:
         if type(v) is tuple:
             return tuple(swap(x) for x in v)
+        if type(v) is Graph:
+            return with_weights(v, weights)
         return weights.get(id(v), v)
 
     nodes = tuple(

@@ -52,7 +52,7 @@ class ConstTensor:
         return f"ConstTensor({self.type})"
 
 
-AttrValue = Any  # int | float | bool | str | tuple of those | ConstTensor | dtype token
+AttrValue = Any  # int | float | bool | str | tuple of those | ConstTensor | dtype token | Graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,9 @@ class Node:
 class Graph:
     """A function: typed inputs, nodes in topological order, outputs.
 
-    ``input_names``/``output_names`` are the names users pass and get values by.
+    ``input_names``/``output_names`` are the names users pass and get values by. A graph
+    may also be an attribute value: the body of a ``fused_elementwise`` node. Graphs are
+    compared by value and hashed once.
     """
 
     name: str
@@ -92,6 +94,7 @@ class Graph:
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
     _producers: dict = field(default=None, init=False, repr=False, compare=False)
+    _hash: int = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.input_names:
@@ -102,6 +105,13 @@ class Graph:
             object.__setattr__(
                 self, "output_names", tuple(f"output_{i}" for i in range(len(self.outputs)))
             )
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            key = (self.name, self.types, self.inputs, self.outputs, self.nodes,
+                   self.input_names, self.output_names)
+            object.__setattr__(self, "_hash", hash(key))
+        return self._hash
 
     def type_of(self, value: int) -> TensorType:
         return self.types[value]

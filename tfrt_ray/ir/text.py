@@ -17,7 +17,14 @@ Attributes: int ``3``; float ``repr(x)`` (has ``.`` or ``e``, or is ``inf``/``-i
 bool ``true``/``false``; str JSON-quoted; tuple ``[1, [2.0]]``; None ``none``; an attribute
 of kind ``dtype`` a bare token (``f32``: it parses to the same str as ``"f32"``); a tensor
 ``dense<"0xHEX"> : tensor<2x3xf32>`` (the little-endian bytes of the C-contiguous array),
-or ``dense<...elided...> : tensor<..>`` with ``elide_constants=True`` (not parseable).
+or ``dense<...elided...> : tensor<..>`` with ``elide_constants=True`` (not parseable); a
+graph (a fused op's body) a nested ``func`` with value ids of its own::
+
+    %3 = "tr.fused_elementwise"(%0, %1) {body = func @"mul+tanh"(%0: tensor<4xf32> ...
+        %2 = "tr.mul"(%0, %1) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> loc("mul")
+        %3 = "tr.tanh"(%2) : (tensor<4xf32>) -> tensor<4xf32> loc("tanh")
+        return %3
+      }} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> loc("mul+tanh")
 
 Locations carry a node's name and its `Loc`: the outermost name is the node's name, and
 whatever is nested in it is the Loc, whose own name is always nested (even when equal to
@@ -78,8 +85,10 @@ def format_type(t: TensorType) -> str:
     return "tensor<" + "".join(_dim(d) + "x" for d in t.shape) + t.dtype + ">"
 
 
-def format_attr(v: Any, kind: str | None = None, elide: bool = False) -> str:
-    """One attribute value as text; ``kind="dtype"`` prints a dtype token bare."""
+def format_attr(v: Any, kind: str | None = None, elide: bool = False,
+                indent: str = "  ") -> str:
+    """One attribute value as text; ``kind="dtype"`` prints a dtype token bare; a graph
+    prints as a nested ``func``, its lines indented below ``indent``."""
     if v is None or v is True or v is False:
         return {None: "none", True: "true", False: "false"}[v]
     if isinstance(v, int):
@@ -90,6 +99,8 @@ def format_attr(v: Any, kind: str | None = None, elide: bool = False) -> str:
         return v if kind == "dtype" and v in DTYPES else _q(v)
     if isinstance(v, (tuple, list)):
         return "[" + ", ".join(format_attr(x, kind, elide) for x in v) + "]"
+    if isinstance(v, Graph):
+        return print_graph(v, elide, indent).rstrip("\n")
     if isinstance(v, ConstTensor):
         a = v.array
         if not elide:
@@ -118,8 +129,9 @@ def format_loc(name: str, loc: Loc) -> str:
     return f"loc({_q(name)})" if loc == UNKNOWN else f"loc({_q(name)}({inner}))"
 
 
-def print_graph(graph: Graph, elide_constants: bool = False) -> str:
-    """The graph as text; `parse_graph` reads it back to an equal graph."""
+def print_graph(graph: Graph, elide_constants: bool = False, indent: str = "") -> str:
+    """The graph as text; `parse_graph` reads it back to an equal graph. ``indent``
+    prefixes every line after the first (a graph nested in an attribute)."""
     from tfrt_ray.ir.ops import all_ops
 
     specs, types, cache = all_ops(), graph.types, {}
@@ -149,7 +161,8 @@ def print_graph(graph: Graph, elide_constants: bool = False) -> str:
         spec = specs.get(n.op)
         kind = {k: a.kind for k, a in spec.attrs.items()} if spec else {}
         attrs = ", ".join(
-            f"{k if _KEY.match(k) else _q(k)} = {format_attr(v, kind.get(k), elide_constants)}"
+            f"{k if _KEY.match(k) else _q(k)} = "
+            + format_attr(v, kind.get(k), elide_constants, indent + "    ")
             for k, v in n.attrs
         )
         lhs = ids(n.outputs) + " = " if n.outputs else ""
@@ -157,6 +170,6 @@ def print_graph(graph: Graph, elide_constants: bool = False) -> str:
         ins, outs = (", ".join(ty(v) for v in vs) for vs in (n.inputs, n.outputs))
         outs = outs if len(n.outputs) == 1 else f"({outs})"
         op, loc = _q(DIALECT + n.op), format_loc(n.name, n.loc)
-        lines.append(f"  {lhs}{op}({ids(n.inputs)}){attrs} : ({ins}) -> {outs} {loc}")
-    lines += [f"  return {ids(graph.outputs)}".rstrip(), "}", ""]
+        lines.append(f"{indent}  {lhs}{op}({ids(n.inputs)}){attrs} : ({ins}) -> {outs} {loc}")
+    lines += [f"{indent}  return {ids(graph.outputs)}".rstrip(), indent + "}", ""]
     return "\n".join(lines)

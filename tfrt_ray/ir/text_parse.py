@@ -56,6 +56,7 @@ class _Parser:
             raise IRParseError(f"expected IR text as a str, got {type(text).__name__}")
         self.s, self.i = text, 0
         self.types: dict[str, TensorType] = {}  # type text -> type, for repeated types
+        self.nesting = 0  # graphs inside attributes (fused bodies) being parsed
 
     def error(self, msg: str, pos: int | None = None, **fields: Any) -> IRParseError:
         pos = self.i if pos is None else pos
@@ -205,6 +206,14 @@ class _Parser:
         if word == "dense":
             self.i = m.end()
             return self.dense()
+        if word == "func":
+            if self.nesting >= MAX_DEPTH:
+                raise self.error(f"graphs nested deeper than {MAX_DEPTH} levels")
+            self.nesting += 1
+            try:
+                return self.func()
+            finally:
+                self.nesting -= 1
         raise self.expected("an attribute value")
 
     def dense(self) -> ConstTensor:
@@ -289,6 +298,12 @@ class _Parser:
         return names[0], Loc(fl.file, fl.line, names[1])
 
     def graph(self) -> Graph:
+        g = self.func()
+        self.end()
+        return g
+
+    def func(self) -> Graph:
+        """``func @name(args) -> (results) { nodes; return ... }`` (value ids are its own)."""
         from tfrt_ray.ir.ops import get_op
 
         if not self.keyword("func"):
@@ -308,7 +323,6 @@ class _Parser:
             nodes.append(self.node(types, get_op))
         rets = self.seq(self.value, "}", eat_close=False)
         self.expect("}")
-        self.end()
         if len(rets) != len(results):
             raise self.error(f"returns {len(rets)} values but the signature has {len(results)}")
         self.use(types, rets, [r[2] for r in results])

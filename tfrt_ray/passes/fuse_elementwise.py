@@ -1,14 +1,15 @@
 """Elementwise fusion: a connected group of elementwise ops becomes one
-``fused_elementwise`` node, whose kernel runs the group as a small program writing with
-``out=`` into the result's buffer: no intermediate tensor is allocated (a DAG that keeps
-several values alive at once gets that many buffers, reused as values die).
+``fused_elementwise`` node whose ``body`` is the group itself, a sub-graph of the same
+nodes (`tfrt_ray.ir.ops.fused`). On the CPU its kernel writes every step with ``out=``
+into the result's buffer: no intermediate tensor is allocated (a DAG that keeps several
+values alive at once gets that many buffers, reused as values die).
 
 Grouping, from the last node back: a fusible node joins the group of its readers when all
 of them are in one group, it is not a graph output, and its type equals the group's
 result type (so no intermediate is computed at a broadcast size it did not have). Every
 member but the last is then read only inside the group, so the group is convex and the
 fused node can sit where its last node was. Fusible: the ops whose spec has a `Fusion`
-(``tfrt_ray.ir.ops.fused.program_ops``) with float inputs and an f32 or f64 result. Groups
+(``tfrt_ray.ir.ops.fused.fusible_ops``) with float inputs and an f32 or f64 result. Groups
 of one node are left alone.
 
 The fused node takes the location of the group's last node and a name joined from its
@@ -17,11 +18,9 @@ members' names.
 
 from __future__ import annotations
 
-import heapq
-
-from tfrt_ray.ir.graph import Graph, Node
+from tfrt_ray.ir.graph import Graph, GraphBuilder, Node
 from tfrt_ray.ir.ops import get_op
-from tfrt_ray.ir.ops.fused import FUSED_DTYPES, fresh_dst_ops, program_ops
+from tfrt_ray.ir.ops.fused import FUSED_DTYPES, fusible_ops
 from tfrt_ray.ir.types import FLOAT_DTYPES
 from tfrt_ray.passes.rewrite import Rewrite, fused_name
 
@@ -36,52 +35,24 @@ def _fusible(graph: Graph, n: Node) -> bool:
     return (
         out is not None
         and (not out.is_static or out.numel >= MIN_FUSE_ELEMENTS)
-        and n.op in program_ops()
+        and n.op in fusible_ops()
         and len(n.outputs) == 1
         and graph.types[n.outputs[0]].dtype in FUSED_DTYPES
         and all(graph.types[v].dtype in FLOAT_DTYPES for v in n.inputs)
     )
 
 
-def _params(n: Node) -> str:
-    """The instruction's parameters: the attributes its `Fusion` names, in brackets."""
-    names = get_op(n.op).fusion.params
-    if not names:
-        return ""
-    values = (n.attr(a) for a in names)
-    return "[" + ", ".join("none" if v is None else v if isinstance(v, str) else repr(v)
-                           for v in values) + "]"
-
-
-def program(members: list[Node]) -> tuple[str, list[int]]:
-    """The program computing ``members`` (in order; the last is the result) and the value
-    ids of its inputs ``x0, x1, ...``."""
-    inside = {m.outputs[0] for m in members}
-    last_use = {v: k for k, m in enumerate(members) for v in m.inputs if v in inside}
-    xs: dict[int, int] = {}
-    buf: dict[int, int] = {}
-    free: list[int] = []
-    n_buffers = 0
-    lines = []
-    for k, m in enumerate(members):
-        srcs = []
-        for v in m.inputs:
-            if v in buf:
-                srcs.append(f"t{buf[v]}")
-            else:
-                srcs.append(f"x{xs.setdefault(v, len(xs))}")
-        dying = sorted({buf[v] for v in m.inputs if v in buf and last_use[v] == k})
-        if dying and m.op not in fresh_dst_ops():
-            dst = dying.pop(0)  # in place
-        elif free:
-            dst = heapq.heappop(free)
-        else:
-            dst, n_buffers = n_buffers, n_buffers + 1
-        for b in dying:
-            heapq.heappush(free, b)
-        buf[m.outputs[0]] = dst
-        lines.append(f"t{dst} = {m.op}{_params(m)}({', '.join(srcs)})")
-    return "; ".join(lines), list(xs)
+def body_of(graph: Graph, members: list[Node]) -> tuple[Graph, list[int]]:
+    """The body computing ``members`` (in order; the last is the result): a graph of the
+    same nodes, names and locations; and the outer value ids of its inputs, in order."""
+    b = GraphBuilder(fused_name(members))
+    made = {m.outputs[0] for m in members}
+    xs = list(dict.fromkeys(v for m in members for v in m.inputs if v not in made))
+    inner = {v: b.add_input(graph.types[v], f"x{i}") for i, v in enumerate(xs)}
+    for m in members:
+        (inner[m.outputs[0]],) = b.add_node(m.op, [inner[v] for v in m.inputs], m.attr_dict,
+                                            loc=m.loc, name=m.name)
+    return b.build([inner[members[-1].outputs[0]]], ["y"]), xs
 
 
 def _groups(graph: Graph) -> dict[int, list[Node]]:
@@ -115,30 +86,23 @@ def fuse_elementwise(graph: Graph) -> Graph:
     spec = get_op("fused_elementwise")
     rw = Rewrite(graph)
     member_of = {id(m): r for r, g in groups.items() for m in g}
-    plans: dict[int, tuple[str, list[int], str]] = {}
+    plans: dict[int, tuple[Graph, list[int]]] = {}
     for r, members in groups.items():
-        text, xs = program(members)
+        body, xs = body_of(graph, members)
         t = graph.types[members[-1].outputs[0]]
-        attrs = {"program": text, "dtype": t.dtype}
-        if spec.check(tuple(graph.types[v] for v in xs), attrs)[1] == (t,):
-            plans[r] = (text, xs, t.dtype)
+        if spec.check(tuple(graph.types[v] for v in xs), {"body": body})[1] == (t,):
+            plans[r] = (body, xs)
     for i, n in enumerate(graph.nodes):
         r = member_of.get(id(n))
         if r is None or r not in plans:
             rw.keep(n)
         elif r == i:
             members = groups[r]
-            text, xs, dtype = plans[r]
+            body, xs = plans[r]
             for m in members:
                 rw.drop(m)
-            rw.add(
-                "fused_elementwise",
-                xs,
-                {"program": text, "dtype": dtype},
-                name=fused_name(members),
-                loc=n.loc,
-                outputs=n.outputs,
-            )
+            rw.add("fused_elementwise", xs, {"body": body}, name=fused_name(members),
+                   loc=n.loc, outputs=n.outputs)
         else:
             rw.drop(n)
     return rw.finish()

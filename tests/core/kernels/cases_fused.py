@@ -1,5 +1,5 @@
-"""Cases for the fused family: every fusible op inside a ``fused_elementwise`` program,
-programs with broadcasting, several buffers, int inputs and empty tensors; fused_matmul and
+"""Cases for the fused family: every fusible op inside a ``fused_elementwise`` body,
+bodies with broadcasting, several buffers, int inputs and empty tensors; fused_matmul and
 fused_conv2d with and without bias, under every activation.
 
 ``expected`` is each formula in float64 (math.erf, naive products, naive convolution),
@@ -15,6 +15,8 @@ import numpy as np
 from tests.core.kernels.case import Case, non_contiguous, rand
 from tests.core.kernels.cases_linalg import naive_matmul
 from tests.core.kernels.cases_nn import conv_ref
+from tfrt_ray.executable.legacy import program_body
+from tfrt_ray.ir.types import TensorType
 
 F32 = dict(rtol=1e-5, atol=1e-5)
 F64 = dict(rtol=1e-10, atol=1e-10)
@@ -78,9 +80,11 @@ X64 = X.astype(np.float64)
 
 
 def _prog(text, inputs, expected, dtype="f32", name="", tol=F32):
-    return Case(
-        "fused_elementwise", inputs, expected, {"program": text, "dtype": dtype}, name, **tol
-    )
+    """A case whose body is written in format 1's program notation (``t0 = op(x0); ...``,
+    read by the same code that reads format 1 files)."""
+    body = program_body(text, [TensorType.of(np.asarray(x)) for x in inputs], name or "body")
+    assert body.types[body.outputs[0]].dtype == dtype, (text, dtype)
+    return Case("fused_elementwise", inputs, expected, {"body": body}, name, **tol)
 
 
 def _unary_cases():

@@ -1,51 +1,113 @@
 """Reference kernels for the fused family (semantics: ``tfrt_ray.ir.ops.fused``).
 
-Each call allocates its result and nothing else where it can: every step writes with
-numpy's ``out=`` into that buffer (or, for a program whose DAG keeps several values alive,
-into the few buffers the fusion pass allotted). gelu keeps one scratch buffer: it needs
-``x`` after its first write. The arithmetic matches the unfused reference kernels op for
-op, so a fused graph computes the same values as the unfused one.
+A ``fused_elementwise`` body runs with the ops' own reference kernels, each writing with
+``out=`` into a buffer of the result's shape: the result's buffer, or one of the few the
+body's live values need (`plan_body` allots them, reusing a buffer once its value is dead
+and writing in place where the op allows). So no intermediate tensor is allocated, and a
+fused graph computes the same values as the unfused one. `run_body` is the one walk over
+a body for every backend: a backend without ``out=`` kernels passes ``into=False``.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
-from tfrt_ray.core.kernels.elementwise import NUMPY_FUNCTIONS
-from tfrt_ray.core.kernels.erf import erf_into
+from tfrt_ray.core.kernels.elementwise import gelu_into
 from tfrt_ray.core.kernels.nn import conv_nchw
-from tfrt_ray.core.kernels.registry import kernel
+from tfrt_ray.core.kernels.registry import get_kernel, kernel
 from tfrt_ray.core.kernels.scipy_special import expit
-from tfrt_ray.ir.ops.fused import parse_program
-from tfrt_ray.ir.types import numpy_dtype
-
-_SQRT_HALF = 1.0 / np.sqrt(2.0)
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
-
-# What a program instruction calls (with ``out=``): the elementwise kernels' NumPy functions,
-# and the two whose reference kernels wrap theirs.
-_UFUNCS = {**NUMPY_FUNCTIONS, "pow": np.power, "sigmoid": expit}
+from tfrt_ray.ir.graph import Graph
+from tfrt_ray.ir.ops.fused import fresh_dst_ops
 
 
-def gelu_into(x, out, approximate: str = "none"):
-    """gelu(x) into ``out`` (``out`` must not be ``x``), in the reference kernel's order."""
-    t = out.dtype.type
-    if approximate == "tanh":
-        np.multiply(x, t(0.044715), out=out)
-        out *= x
-        out *= x
-        out += x
-        out *= t(_SQRT_2_OVER_PI)
-        np.tanh(out, out=out)
+class BodyStep(NamedTuple):
+    node: int  # index into body.nodes
+    srcs: tuple[int, ...]  # registers: 0..n-1 the inputs, then the buffers
+    dst: int
+
+
+class BodyPlan(NamedTuple):
+    steps: tuple[BodyStep, ...]
+    n_buffers: int
+    result: int  # the register holding the result
+
+
+@lru_cache(maxsize=512)
+def plan_body(body: Graph) -> BodyPlan:
+    """Registers for a body's values: its inputs first, then buffers, each reused as soon
+    as the value in it is dead; an op writes over a dying source unless its spec says
+    ``fresh_dst``."""
+    n_in = len(body.inputs)
+    reg = {v: i for i, v in enumerate(body.inputs)}
+    last_use = {v: k for k, m in enumerate(body.nodes) for v in m.inputs}
+    free: list[int] = []
+    n_buffers, steps = 0, []
+    for k, m in enumerate(body.nodes):
+        dying = sorted({reg[v] for v in m.inputs
+                        if reg[v] >= n_in and last_use[v] == k and v not in body.outputs})
+        if dying and m.op not in fresh_dst_ops():
+            dst = dying.pop(0)  # in place
+        elif free:
+            dst = heapq.heappop(free)
+        else:
+            dst, n_buffers = n_in + n_buffers, n_buffers + 1
+        for b in dying:
+            heapq.heappush(free, b)
+        steps.append(BodyStep(k, tuple(reg[v] for v in m.inputs), dst))
+        reg[m.outputs[0]] = dst
+    return BodyPlan(tuple(steps), n_buffers, reg[body.outputs[0]])
+
+
+def _bind(fn: Callable, attrs: dict) -> Callable:
+    return (lambda *a, out: fn(*a, out=out, **attrs)) if attrs else fn
+
+
+@lru_cache(maxsize=512)
+def _reference_steps(body: Graph) -> tuple[tuple[Callable, tuple[int, ...], int], ...]:
+    return tuple((_bind(get_kernel(body.nodes[s.node].op, "reference"),
+                        body.nodes[s.node].attr_dict), s.srcs, s.dst)
+                 for s in plan_body(body).steps)
+
+
+def run_body(body: Graph, xs, kernel_of: Callable[[str], Callable] | None = None, *,
+             into: bool = True, out=None, empty=np.empty):
+    """Runs ``body`` over ``xs`` with ``kernel_of(op)``'s kernels (None: the reference
+    kernels). ``into``: they take ``out=`` and each step writes into a buffer (``out``
+    for the result, when it fits); else each returns a new value. ``empty(shape, dtype)``
+    makes a buffer."""
+    if not into:
+        values = dict(zip(body.inputs, xs, strict=True))
+        for n in body.nodes:
+            values[n.outputs[0]] = kernel_of(n.op)(*(values[v] for v in n.inputs),
+                                                   **n.attr_dict)
+        return values[body.outputs[0]]
+    plan = plan_body(body)
+    dt = body.types[body.outputs[0]].np_dtype
+    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
+    regs = list(xs) + [empty(shape, dt) for _ in range(plan.n_buffers)]
+    if out is not None and out.shape == shape and out.dtype == dt:
+        regs[plan.result] = out  # the result register is ``out`` (scratch before that: fine)
+    if kernel_of is None:
+        steps = _reference_steps(body)
     else:
-        np.multiply(x, t(_SQRT_HALF), out=out)
-        erf_into(out, out)
-    out += t(1.0)
-    out *= x
-    out *= t(0.5)  # exact, so (0.5 * x) * y == (x * y) * 0.5
-    return out
+        steps = tuple((_bind(kernel_of(body.nodes[s.node].op), body.nodes[s.node].attr_dict),
+                       s.srcs, s.dst) for s in plan.steps)
+    for fn, srcs, dst in steps:
+        fn(*(regs[i] for i in srcs), out=regs[dst])
+    return regs[plan.result]
+
+
+@kernel("fused_elementwise")
+def fused_elementwise(*xs, body, out=None):
+    return run_body(body, xs, None, out=out)
+
+
+fused_elementwise.takes_out = True  # see CompiledStage.run's ``into``
 
 
 def activate(y, activation: str):
@@ -59,66 +121,6 @@ def activate(y, activation: str):
     elif activation in ("gelu", "gelu_tanh"):
         gelu_into(y.copy(), y, "tanh" if activation == "gelu_tanh" else "none")
     return y
-
-
-def _step(op: str, params: tuple[str, ...], dtype: np.dtype):
-    """A function ``f(*srcs, out)`` for one program instruction."""
-    t = dtype.type
-    if op == "relu":
-        return lambda x, out: np.maximum(x, 0, out=out)
-    if op == "gelu":
-        return lambda x, out: gelu_into(x, out, params[0])
-    if op == "leaky_relu":
-        alpha = t(float(params[0]))
-
-        def leaky(x, out):
-            np.multiply(x, alpha, out=out)
-            np.copyto(out, x, where=x >= 0)
-
-        return leaky
-    if op == "clip":
-        lo, hi = (None if p == "none" else t(float(p)) for p in params)
-        if lo is None and hi is None:
-            return lambda x, out: np.copyto(out, x)
-        return lambda x, out: np.clip(x, lo, hi, out=out)
-    if op == "erf":
-        return erf_into
-    ufunc = _UFUNCS[op]
-    return lambda *args: ufunc(*args[:-1], out=args[-1])
-
-
-@lru_cache(maxsize=512)
-def _compile(program: str, dtype: str):
-    prog = parse_program(program)
-    dt = numpy_dtype(dtype)
-    steps = tuple(
-        (
-            _step(i.op, i.params, dt),
-            tuple(s if kind == "x" else prog.n_inputs + s for kind, s in i.srcs),
-            prog.n_inputs + i.dst,
-        )
-        for i in prog.instrs
-    )
-    return steps, prog.n_buffers, prog.n_inputs + prog.result, dt
-
-
-@kernel("fused_elementwise")
-def fused_elementwise(*xs, program, dtype, out=None):
-    steps, n_buffers, result, dt = _compile(program, dtype)
-    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
-    regs = list(xs)
-    regs += [np.empty(shape, dt) for _ in range(n_buffers)]
-    if out is not None and result >= len(xs) and out.shape == shape and out.dtype == dt:
-        regs[result] = out  # the result register is ``out`` (scratch before that: fine)
-    for fn, srcs, dst in steps:
-        if len(srcs) == 1:
-            fn(regs[srcs[0]], regs[dst])
-        else:
-            fn(regs[srcs[0]], regs[srcs[1]], regs[dst])
-    return regs[result]
-
-
-fused_elementwise.takes_out = True  # see CompiledStage.run's ``into``
 
 
 @kernel("fused_matmul")

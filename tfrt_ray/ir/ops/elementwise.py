@@ -49,11 +49,11 @@ for _name in ("floor", "ceil", "round"):
 for _name in ("neg", "abs", "relu", "sign"):
     _unary(_name, SIGNED, fusion=Fusion(1.0, activation=_as("relu") if _name == "relu" else None))
 _unary("gelu", FLOAT_DTYPES, flops=16.0, approximate=Attr("str", "none"),
-       fusion=Fusion(16.0, ("approximate",), fresh_dst=True,
+       fusion=Fusion(16.0, fresh_dst=True,
                      activation=lambda a: {"none": "gelu", "tanh": "gelu_tanh"}.get(
                          a["approximate"])))
 _unary("leaky_relu", FLOAT_DTYPES, flops=2.0, alpha=Attr("float", 0.01),
-       fusion=Fusion(2.0, ("alpha",), fresh_dst=True))
+       fusion=Fusion(2.0, fresh_dst=True))
 
 
 def _binary(name: str, allowed: tuple[str, ...], out_dtype: str | None = None,
@@ -112,7 +112,7 @@ def _where(cond: TensorType, x: TensorType, y: TensorType) -> TensorType:
     ("x",),
     {"min": Attr("float", None), "max": Attr("float", None)},
     family="elementwise", batch=elementwise,
-    cost=_per_element(2.0), fusion=Fusion(2.0, ("min", "max")),
+    cost=_per_element(2.0), fusion=Fusion(2.0),
 )
 def _clip(x: TensorType, *, min: float | None, max: float | None) -> TensorType:
     """Clamps to [min, max]; either bound may be omitted."""

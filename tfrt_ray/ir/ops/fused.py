@@ -1,24 +1,25 @@
-"""Fused ops, made by the fusion passes (`tfrt_ray.passes`): a chain of elementwise ops as
-one kernel call, and matmul / conv2d with their bias and activation.
+"""Fused ops, made by the fusion passes (`tfrt_ray.passes`): a group of elementwise ops
+as one kernel call, and matmul / conv2d with their bias and activation.
 
-``fused_elementwise`` carries its program as text, one instruction per ``;``::
+``fused_elementwise`` holds its group as a sub-graph of ordinary nodes, its ``body``
+attribute: the body's inputs are the node's inputs in order, its one output is the
+node's result, and its nodes keep their names and source locations. Every body node's op
+has a `Fusion` in its spec (`fusible_ops`), and every value it computes has the result's
+dtype (f32 or f64). Backends run a body with the kernels they have for those ops (the
+CPU writes each into a buffer of the result, `tfrt_ray.core.kernels.fused`) or export it
+(ONNX Runtime); there is no second language for it.
 
-    t0 = mul(x0, x1); t0 = erf(t0); t1 = gelu[tanh](x0); t0 = add(t0, t1)
-
-``x<i>`` is the i-th input (read only), ``t<j>`` a buffer of the result's shape and dtype;
-the result is the last instruction's destination. Parameters go in brackets: ``gelu[tanh]``,
-``leaky_relu[0.1]``, ``clip[0.0, none]``. The ops a program may use are those whose spec
-has a `Fusion` (`program_ops`); those whose destination must differ from their source (they
-read it after the first write) say so there (`fresh_dst_ops`).
+The body's shapes are those the group had when it was fused; the node's result takes the
+broadcast shape of its actual inputs (a batch split changes those), and its inputs must
+keep the body's dtypes and ranks.
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
-from typing import NamedTuple
 
-from tfrt_ray.errors import OpAttributeError, ShapeError
+from tfrt_ray.errors import OpAttributeError, ShapeError, TfrtRayError
+from tfrt_ray.ir.graph import Graph
 from tfrt_ray.ir.ops.batch_rules import batch_rule, elementwise, rows_of_first
 from tfrt_ray.ir.ops.linalg import _matmul, _matmul_cost, matmul_batch
 from tfrt_ray.ir.ops.nn import _conv2d, _conv_cost
@@ -28,20 +29,18 @@ from tfrt_ray.ir.types import TensorType
 FUSED_DTYPES = ("f32", "f64")
 
 
-
 @lru_cache(maxsize=1)
-def program_ops() -> dict[str, tuple[int, int, float]]:
-    """op -> (number of sources, number of parameters, flops per element), for every op
-    whose spec has a `Fusion` (registered beside it, in the elementwise family)."""
+def fusible_ops() -> dict[str, float]:
+    """op -> flops per element, for every op whose spec has a `Fusion` (registered beside
+    it, in the elementwise family): the ops a fused body may hold."""
     from tfrt_ray.ir.ops.spec import all_ops
 
-    return {name: (len(spec.inputs), len(spec.fusion.params), spec.fusion.flops)
-            for name, spec in all_ops().items() if spec.fusion is not None}
+    return {name: spec.fusion.flops for name, spec in all_ops().items() if spec.fusion}
 
 
 @lru_cache(maxsize=1)
 def fresh_dst_ops() -> frozenset[str]:
-    """The program ops that read their source after the first write (never in place)."""
+    """The fusible ops that read their source after the first write (never in place)."""
     from tfrt_ray.ir.ops.spec import all_ops
 
     return frozenset(n for n, s in all_ops().items() if s.fusion and s.fusion.fresh_dst)
@@ -49,94 +48,64 @@ def fresh_dst_ops() -> frozenset[str]:
 
 ACTIVATIONS = ("none", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 
-_INSTR = re.compile(r"\s*t(\d+)\s*=\s*([a-z_]+)\s*(?:\[([^\]]*)\])?\s*\(([^)]*)\)\s*\Z")
-_REG = re.compile(r"\s*([xt])(\d+)\s*\Z")
 
-
-class Instr(NamedTuple):
-    op: str
-    params: tuple[str, ...]  # as written; the kernel converts them
-    srcs: tuple[tuple[str, int], ...]  # ("x", i) an input, ("t", j) a buffer
-    dst: int
-
-
-class Program(NamedTuple):
-    instrs: tuple[Instr, ...]
-    n_inputs: int  # highest input index used + 1
-    n_buffers: int
-    result: int  # the buffer holding the result
-
-
-def _bad(msg: str) -> OpAttributeError:
+def _bad_body(msg: str) -> OpAttributeError:
     return OpAttributeError(
-        f"program: {msg}",
-        hint="write instructions as 't<j> = op[params](x<i> | t<j>, ...)' separated by ';'",
+        f"body: {msg}",
+        hint="a fused body is a graph of fusible ops (see tfrt_ray.ir.ops.fused) with one "
+        "output; the fusion pass builds it (passes.fuse_elementwise)",
     )
 
 
 @lru_cache(maxsize=512)
-def parse_program(text: str) -> Program:
-    """Parses and checks a ``fused_elementwise`` program; raises OpAttributeError."""
-    instrs, written = [], set()
-    n_inputs = 0
-    for part in filter(str.strip, text.split(";")):
-        m = _INSTR.match(part)
-        if m is None:
-            raise _bad(f"cannot read instruction {part.strip()!r}")
-        dst, name, params, args = int(m[1]), m[2], m[3], m[4]
-        fusible = program_ops()
-        if name not in fusible:
-            raise _bad(f"op '{name}' cannot be fused (fusible: {', '.join(sorted(fusible))})")
-        arity, n_params, _ = fusible[name]
-        param_list = tuple(p.strip() for p in params.split(",")) if params else ()
-        srcs = []
-        for a in args.split(","):
-            r = _REG.match(a)
-            if r is None:
-                raise _bad(f"{name}: {a.strip()!r} is not a register (x<i> or t<j>)")
-            kind, i = r[1], int(r[2])
-            if kind == "t" and i not in written:
-                raise _bad(f"{name} reads t{i} before any instruction writes it")
-            n_inputs = max(n_inputs, i + 1) if kind == "x" else n_inputs
-            srcs.append((kind, i))
-        if len(srcs) != arity or len(param_list) != n_params:
-            raise _bad(
-                f"{name} takes {arity} source(s) and {n_params} parameter(s), "
-                f"got {len(srcs)} and {len(param_list)}"
-            )
-        if name in fresh_dst_ops() and ("t", dst) in srcs:
-            raise _bad(f"{name} must not write its own source t{dst}")
-        written.add(dst)
-        instrs.append(Instr(name, param_list, tuple(srcs), dst))
-    if not instrs:
-        raise _bad("it is empty")
-    return Program(tuple(instrs), n_inputs, max(written) + 1, instrs[-1].dst)
+def check_body(body: Graph) -> TensorType:
+    """Checks a ``fused_elementwise`` body (well formed, fusible ops only, one dtype);
+    returns its result type. Raises OpAttributeError."""
+    from tfrt_ray.ir.verifier import verify
+
+    try:
+        verify(body)
+    except TfrtRayError as err:
+        where = f"node '{err.node}': " if err.node else ""
+        raise _bad_body(where + err.message) from None
+    if len(body.outputs) != 1 or not body.nodes or body.nodes[-1].outputs != body.outputs:
+        raise _bad_body(f"it has {len(body.outputs)} output(s) and {len(body.nodes)} "
+                        "node(s); it needs one output, computed by its last node")
+    fusible = fusible_ops()
+    result = body.types[body.outputs[0]]
+    for n in body.nodes:
+        if n.op not in fusible:
+            raise _bad_body(f"node '{n.name}': op '{n.op}' cannot be fused "
+                            f"(fusible: {', '.join(sorted(fusible))})")
+        t = body.types[n.outputs[0]]
+        if t.dtype != result.dtype:
+            raise _bad_body(f"node '{n.name}' computes {t.dtype}, but the result is "
+                            f"{result.dtype}: every value in a body has the result's dtype")
+    require_dtype(result, FUSED_DTYPES, "the result")
+    return result
 
 
 def _fused_elementwise_cost(ins, outs, attrs, moved):
-    flops = sum(program_ops()[i.op][2] for i in parse_program(attrs["program"]).instrs)
-    return Cost(flops * outs[0].numel, float(moved))
+    fusible = fusible_ops()
+    return Cost(sum(fusible[n.op] for n in attrs["body"].nodes) * outs[0].numel, float(moved))
 
 
-@op(
-    "fused_elementwise",
-    ("*xs",),
-    {"program": Attr("str"), "dtype": Attr("dtype")},
-    family="fused",
-    cost=_fused_elementwise_cost,
-)
-def _fused_elementwise(*xs: TensorType, program: str, dtype: str) -> TensorType:
-    """A chain (or small DAG) of elementwise ops in one call: ``program`` (see the module
-    doc) runs over the inputs, which broadcast together, writing only into buffers of the
-    result's shape and ``dtype`` (f32 or f64); the first buffer is the one returned."""
-    require_dtype(TensorType(dtype, ()), FUSED_DTYPES, "the result")
-    prog = parse_program(program)
-    if prog.n_inputs != len(xs):
-        raise ShapeError(
-            f"the program reads {prog.n_inputs} input(s) but the op has {len(xs)}",
-            hint="pass one input per x<i> the program reads",
-        )
-    return TensorType(dtype, broadcast_shapes(*(x.shape for x in xs)))
+@op("fused_elementwise", ("*xs",), {"body": Attr("graph")}, family="fused",
+    cost=_fused_elementwise_cost)
+def _fused_elementwise(*xs: TensorType, body: Graph) -> TensorType:
+    """A group of elementwise ops in one call: ``body`` (see the module doc) runs over
+    the inputs, which broadcast together; the result has the body's dtype and the
+    inputs' broadcast shape."""
+    result = check_body(body)
+    want = [body.types[v] for v in body.inputs]
+    if len(want) != len(xs):
+        raise ShapeError(f"the body reads {len(want)} input(s) but the op has {len(xs)}",
+                         hint="pass one input per body input, in order")
+    for i, (x, w) in enumerate(zip(xs, want, strict=True)):
+        if x.dtype != w.dtype or x.rank != w.rank:
+            raise ShapeError(f"input {i} is {x}, but the body reads a {w.rank}-d {w.dtype}",
+                             hint="give the fused node inputs of its body's dtypes and ranks")
+    return TensorType(result.dtype, broadcast_shapes(*(x.shape for x in xs)))
 
 
 def _check_activation(activation: str, out: TensorType) -> None:

@@ -22,7 +22,7 @@ from tfrt_ray.errors import (
     TfrtRayError,
     UnknownOpError,
 )
-from tfrt_ray.ir.graph import ConstTensor
+from tfrt_ray.ir.graph import ConstTensor, Graph
 from tfrt_ray.ir.location import Loc
 from tfrt_ray.ir.types import TensorType, dtype_token
 
@@ -37,7 +37,8 @@ class Cost(NamedTuple):
 @dataclass(frozen=True)
 class Attr:
     """An attribute's kind and default. Kinds: int, float, bool, str, ints, floats, dtype,
-    tensor; ``optional=True`` also admits None."""
+    tensor, graph (a sub-graph, e.g. a fused op's body); ``optional=True`` also admits
+    None."""
 
     kind: str
     default: Any = _REQUIRED
@@ -75,6 +76,10 @@ def _coerce(kind: str, value: Any) -> Any:
         if isinstance(value, ConstTensor):
             return value
         return ConstTensor(np.asarray(value))
+    if kind == "graph":
+        if not isinstance(value, Graph):
+            raise TypeError("a Graph")
+        return value
     raise TypeError(f"attribute kind {kind!r} is unknown")
 
 
@@ -91,12 +96,12 @@ def _trusted(kind: str, value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How an elementwise op joins the programs of ``fused_elementwise``
+    """How an elementwise op joins the body of a ``fused_elementwise`` node
     (`tfrt_ray.ir.ops.fused`), and the fused activation it becomes after a matmul or a
-    convolution (`passes.fuse_bias_activation`)."""
+    convolution (`passes.fuse_bias_activation`). An op with a Fusion has a reference
+    kernel that takes ``out=`` (the fused kernel writes every step into a buffer)."""
 
     flops: float  # per element, for the fused op's cost
-    params: tuple[str, ...] = ()  # attributes written as the instruction's parameters
     fresh_dst: bool = False  # it reads its source after the first write: never in place
     activation: Callable[[dict], str | None] | None = None  # attrs -> fused activation
 
