@@ -8,7 +8,7 @@ The graph is NCHW everywhere (ONNX's layout). oneDNN's fast convolutions want NH
   stage, with static shapes and float32, runs as a oneDNN primitive (weights reordered
   once, here) that writes NHWC;
 - max pooling of an NHWC value runs as a oneDNN primitive, NHWC to NHWC;
-- an elementwise op (or fused elementwise program) whose tensor inputs are all NHWC values
+- an elementwise op (or fused elementwise body) whose tensor inputs are all NHWC values
   of the output's shape (or scalars) runs unchanged on the NHWC arrays, and its result is
   NHWC: residual adds and activations never leave the layout;
 - any other reader of an NHWC value, and the stage's outputs, get one NCHW copy of it

@@ -89,7 +89,7 @@ def _cases():
 
 # Cases ONNX Runtime's CPU provider cannot run as such (the stage then runs on the reference
 # kernels, with a warning): LRN of even size, the mean of nothing (ONNX says 0, numpy nan),
-# numpy's floored mod inside a fused program, average pooling with dilations (opset 19).
+# numpy's floored mod inside a fused body, average pooling with dilations (opset 19).
 KNOWN_FALLBACKS = {"lrn-even-size", "mean-empty-nan", "fused_elementwise-mod", "avg_pool_nd"}
 
 
