@@ -52,7 +52,9 @@ def configure_process(cores: int) -> None:
         mallopt(option, value)
 
 
-@ray.remote
+# `wait_loop` blocks while a loop runs, and `stop_loop` must get through meanwhile: they run
+# in a group of their own, beside the default one (one method at a time, as before).
+@ray.remote(concurrency_groups={"loop_watch": 2})
 class DeviceActor:
     """One device: loads stages once, runs them per step, runs eager ops."""
 
@@ -149,6 +151,48 @@ class DeviceActor:
         """Removes the arena's files (before the actor is stopped)."""
         if self.arena is not None:
             self.arena.close()
+
+    # ---- the persistent loop (`device_actors.device_loop`) ---------------------------
+
+    def start_loop(self, spec) -> None:
+        """Starts running ``spec`` (a `LoopSpec`) in a thread of its own, over its channels;
+        `wait_loop` returns when it ends."""
+        import threading
+
+        from device_actors.device_loop import run_loop
+
+        loops = self.__dict__.setdefault("_loops", {})
+        stop, done = threading.Event(), threading.Event()
+        result: dict = {}
+
+        def body() -> None:
+            try:
+                result["steps"] = run_loop(spec, self._run_arrays, stop)
+            except BaseException as err:  # noqa: BLE001 - reported by wait_loop
+                result["error"] = f"{type(err).__name__}: {err}"
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=body, name=f"loop-{spec.loop_id}", daemon=True)
+        loops[spec.loop_id] = (stop, done, result)
+        thread.start()
+
+    @ray.method(concurrency_group="loop_watch")
+    def wait_loop(self, loop_id: str, timeout: float | None = None) -> dict:
+        """Blocks until the loop ends (or ``timeout``): its steps, or its error. The
+        driver keeps one call of this in flight: Ray fails it when this actor dies."""
+        stop, done, result = self.__dict__.get("_loops", {})[loop_id]
+        done.wait(timeout)
+        return dict(result, done=done.is_set())
+
+    @ray.method(concurrency_group="loop_watch")
+    def stop_loop(self, loop_id: str) -> None:
+        loop = self.__dict__.get("_loops", {}).get(loop_id)
+        if loop is not None:
+            loop[0].set()
+
+    def _run_arrays(self, key: str, args) -> list:
+        return self.runtime.run(key, list(args))
 
     def run_op(self, op: str, attrs: dict, n_outputs: int, *wire_inputs):
         inputs = [transport.decode(x) for x in wire_inputs]

@@ -185,5 +185,18 @@ class DeviceLostError(DeviceError):
     """A device actor died (or its node did) while a step needed it."""
 
 
+class ChannelClosedError(TfrtRayError):
+    """A channel (`device_actors.channels`) was closed while something waited on it: its
+    program's channels are being torn down."""
+
+
+class ChannelTimeoutError(StepTimeoutError):
+    """No value came through a channel (or no slot in it freed) within the deadline."""
+
+
+class PeerLostError(DeviceLostError):
+    """The process at the other end of a channel died."""
+
+
 class TensorIndexError(TfrtRayError, IndexError):
     """A tensor index is out of range or of a kind tfrt-ray does not support."""

@@ -139,3 +139,13 @@ def prepare(arrays: Mapping[str, Any], names: Sequence[str],
            for n, v in arrays.items()}
     check_dims(out, {n: shape for n, (shape, _) in by_name.items()}, what)
     return out
+
+
+def bind_typed(inputs: Any, names: Sequence[str], input_types: Sequence[Any]) -> list[np.ndarray]:
+    """The inputs in graph order, checked against the expected names, dtypes and shapes
+    (``input_types``: `TensorType`s); what `Program.bind_inputs` does."""
+    given = bind(inputs, names, [(t.shape, t.np_dtype) for t in input_types])
+    arrays = {n: convert(n, given[n], t.np_dtype)  # a tensor converts by __array__
+              for n, t in zip(names, input_types, strict=True)}
+    check_dims(arrays, {n: t.shape for n, t in zip(names, input_types, strict=True)})
+    return [arrays[n] for n in names]

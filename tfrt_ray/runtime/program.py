@@ -354,15 +354,16 @@ class Program:
 
     def bind_inputs(self, inputs: Mapping[str, Any] | Sequence[Any]) -> list[np.ndarray]:
         """The inputs in graph order, checked against the expected names, dtypes, shapes."""
-        from tfrt_ray.runtime import feeds as _feeds
+        from tfrt_ray.runtime.feeds import bind_typed
 
-        names = self.input_names
-        types = [(t.shape, t.np_dtype) for t in self.input_types]
-        given = _feeds.bind(inputs, names, types)
-        arrays = {n: _feeds.convert(n, v, t.np_dtype)  # a tensor converts by __array__
-                  for n, v, t in zip(names, [given[n] for n in names], self.input_types)}
-        _feeds.check_dims(arrays, {n: t.shape for n, t in zip(names, self.input_types)})
-        return [arrays[n] for n in names]
+        return bind_typed(inputs, self.input_names, self.input_types)
+
+    def open_channels(self, depth: int | None = None):
+        """This program's steps over shared-memory channels and persistent device loops
+        (`tfrt_ray.runtime.channel_steps`): microseconds a step, not a Ray call a stage."""
+        from tfrt_ray.runtime.channel_steps import open_channels
+
+        return open_channels(self, depth)
 
     # ---- introspection ------------------------------------------------------------
 

@@ -1,0 +1,270 @@
+"""Shared-memory channels: values between processes on one node in microseconds.
+
+A `Channel` is a ring of ``depth`` slots in one file under the session's directory in
+``/dev/shm`` (mapped once by its writer and once by its reader) and two named POSIX
+semaphores: free slots and filled ones. One process writes, one reads. A write waits for
+a free slot and a read for a filled one by blocking on a semaphore: no busy polling, no
+polling interval; an idle reader sleeps in the kernel. A full ring blocks its writer, which
+is the back-pressure that reaches, in the end, the driver's ``submit``.
+
+A slot holds a value inline (dtype, shape, bytes) when it fits; a larger one goes to a
+spill file beside the ring, whose name the slot holds. A slot can also hold an error (the
+typed error's class name and message, as JSON: no pickle) or a stop. `read` hands out a
+read-only view of the slot, valid until the next `read` on that channel (a stage never
+keeps its inputs past a call); ``copy=True`` gives an array of the caller's own.
+
+Waiting is bounded: ``timeout`` seconds, in slices of ``check_every`` seconds between which
+``alive()`` is asked (a dead peer is noticed by its reader or writer, not waited on
+forever), and a closed channel ends every wait.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import posix_ipc
+
+from tfrt_ray import errors
+from tfrt_ray.errors import ChannelClosedError, ChannelTimeoutError, PeerLostError
+from tfrt_ray.ir.types import dtype_token, numpy_dtype
+
+VALUE, ERROR, STOP, SPILLED, ERROR_SPILLED = 1, 2, 3, 4, 5
+MAX_DIMS = 16
+CONTROL_BYTES = 64  # the file's first bytes: byte 0 is the closed flag
+# kind, ndim, dtype, nbytes, seq, shape
+_HEAD = struct.Struct(f"<BB6x8sQQ{MAX_DIMS}q")
+HEAD_BYTES = 256
+assert _HEAD.size <= HEAD_BYTES
+DEFAULT_SLOT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """What a process needs to open a channel: it travels through Ray as plain data."""
+
+    name: str  # the semaphores' names start with it; the ring file is ``path``
+    path: str
+    depth: int
+    slot_bytes: int  # payload bytes per slot
+
+
+def create(directory: str, name: str, depth: int = 2,
+           slot_bytes: int = DEFAULT_SLOT_BYTES) -> ChannelSpec:
+    """Makes a channel's ring file and semaphores (the driver does, before any loop
+    starts); `unlink` removes them."""
+    spec = ChannelSpec(f"/{name}", os.path.join(directory, name), depth,
+                       max(64, -(-slot_bytes // 64) * 64))
+    size = CONTROL_BYTES + depth * (HEAD_BYTES + spec.slot_bytes)
+    fd = os.open(spec.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+    posix_ipc.Semaphore(spec.name + ".free", posix_ipc.O_CREX, 0o600, depth).close()
+    posix_ipc.Semaphore(spec.name + ".full", posix_ipc.O_CREX, 0o600, 0).close()
+    return spec
+
+
+def unlink(spec: ChannelSpec) -> None:
+    """Removes what `create` made (each part once; missing parts are fine)."""
+    for sem in (".free", ".full"):
+        try:
+            posix_ipc.unlink_semaphore(spec.name + sem)
+        except posix_ipc.ExistentialError:
+            pass
+    for path in [spec.path] + [spec.path + f".spill{i}" for i in range(spec.depth)]:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+class Channel:
+    """One end of a channel (`open` it as the writer or the reader)."""
+
+    def __init__(self, spec: ChannelSpec, alive: Callable[[], bool] | None = None,
+                 check_every: float = 1.0) -> None:
+        self.spec = spec
+        self.alive = alive
+        self.check_every = check_every
+        fd = os.open(spec.path, os.O_RDWR)
+        try:
+            self._map = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        self._buf = np.frombuffer(self._map, np.uint8)
+        self._free = posix_ipc.Semaphore(spec.name + ".free")
+        self._full = posix_ipc.Semaphore(spec.name + ".full")
+        self._stride = HEAD_BYTES + spec.slot_bytes
+        self._next = 0  # the next slot this end writes or reads
+        self._held = False  # a reader holds the slot it last read
+        self.seq = 0
+
+    # ---- waiting ---------------------------------------------------------------------
+
+    def _acquire(self, sem, timeout: float | None, what: str) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.closed:
+                raise ChannelClosedError(f"channel {self.spec.name} was closed while waiting for "
+                                    f"{what}")
+            wait = self.check_every
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    raise ChannelTimeoutError(f"channel {self.spec.name}: {what} did not come "
+                                         f"within {timeout:g} s",
+                                         hint="raise the timeout, or check the device")
+            try:
+                sem.acquire(wait)
+            except posix_ipc.BusyError:
+                if self.alive is not None and not self.alive():
+                    raise PeerLostError(f"channel {self.spec.name}: the other end died while "
+                                   f"waiting for {what}", hint="the program recovers or fails the "
+                                   "steps in flight") from None
+                continue
+            if self.closed:  # woken by `close`
+                raise ChannelClosedError(f"channel {self.spec.name} was closed while waiting for "
+                                    f"{what}")
+            return
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._buf[0])
+
+    def close(self) -> None:
+        """Marks the channel closed for both ends: every wait on it ends (the driver does
+        this at teardown; the semaphores are posted so sleepers wake now)."""
+        self._buf[0] = 1
+        for sem in (self._free, self._full):
+            sem.release()
+
+    def detach(self) -> None:
+        for sem in (self._free, self._full):
+            sem.close()
+        self._buf = None
+        try:
+            self._map.close()
+        except BufferError:  # a reader's view still points into it: the map goes with it
+            pass
+
+    # ---- writing ---------------------------------------------------------------------
+
+    def _slot(self, i: int) -> tuple[int, int]:
+        start = CONTROL_BYTES + i * self._stride
+        return start, start + HEAD_BYTES
+
+    def write(self, value: np.ndarray, timeout: float | None = None) -> None:
+        self._acquire(self._free, timeout, "a free slot")
+        i = self._next
+        self._next = (i + 1) % self.spec.depth
+        head, body = self._slot(i)
+        a = np.asarray(value)
+        if a.ndim > MAX_DIMS:
+            raise errors.ShapeError(f"a channel carries at most {MAX_DIMS} dims, got {a.ndim}")
+        kind = VALUE
+        if a.nbytes <= self.spec.slot_bytes:
+            dst = self._buf[body : body + a.nbytes]
+            np.copyto(dst.view(a.dtype).reshape(a.shape), a, casting="no")
+        else:
+            kind = SPILLED
+            with open(f"{self.spec.path}.spill{i}", "wb") as f:
+                f.write(np.ascontiguousarray(a).data)
+        self._head(head, kind, dtype_token(a.dtype), a.nbytes, a.shape)
+        self._full.release()
+
+    def write_error(self, err: BaseException, timeout: float | None = None) -> None:
+        self._write_bytes(ERROR, json.dumps(_error_doc(err)).encode(), timeout)
+
+    def write_stop(self, timeout: float | None = None) -> None:
+        self._write_bytes(STOP, b"", timeout)
+
+    def _write_bytes(self, kind: int, data: bytes, timeout: float | None) -> None:
+        self._acquire(self._free, timeout, "a free slot")
+        i = self._next
+        self._next = (i + 1) % self.spec.depth
+        head, body = self._slot(i)
+        if len(data) > self.spec.slot_bytes:  # a long error message
+            kind = ERROR_SPILLED
+            with open(f"{self.spec.path}.spill{i}", "wb") as f:
+                f.write(data)
+        else:
+            self._buf[body : body + len(data)] = np.frombuffer(data, np.uint8)
+        self._head(head, kind, "u8", len(data), (len(data),))
+        self._full.release()
+
+    def _head(self, at: int, kind: int, dtype: str, nbytes: int, shape) -> None:
+        self.seq += 1
+        dims = list(shape) + [0] * (MAX_DIMS - len(shape))
+        _HEAD.pack_into(self._map, at, kind, len(shape), dtype.encode(), nbytes, self.seq,
+                        *dims)
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def read(self, timeout: float | None = None, copy: bool = False):
+        """The next value (a read-only view until the next read, or a copy); an error
+        written as one is raised here as its typed error; a stop returns `STOPPED`."""
+        if self._held:
+            self._held = False
+            self._free.release()  # the slot read last time: its reader is done with it
+        self._acquire(self._full, timeout, "a value")
+        i = self._next
+        self._next = (i + 1) % self.spec.depth
+        head, body = self._slot(i)
+        kind, ndim, dtype, nbytes, _, *dims = _HEAD.unpack_from(self._map, head)
+        if kind in (ERROR, STOP, ERROR_SPILLED):
+            if kind == ERROR_SPILLED:
+                with open(f"{self.spec.path}.spill{i}", "rb") as f:
+                    data = f.read()
+            else:
+                data = bytes(self._buf[body : body + nbytes])
+            self._free.release()
+            if kind == STOP:
+                return STOPPED
+            raise _error_from(json.loads(data))
+        dt, shape = numpy_dtype(dtype.rstrip(b"\0").decode()), tuple(dims[:ndim])
+        if kind == SPILLED:
+            array = np.fromfile(f"{self.spec.path}.spill{i}", dt).reshape(shape)
+            self._free.release()
+            return array
+        view = self._buf[body : body + nbytes].view(dt).reshape(shape)
+        if copy:
+            array = view.copy()
+            self._free.release()
+            return array
+        view.flags.writeable = False
+        self._held = True
+        return view
+
+
+class _Stopped:
+    def __repr__(self) -> str:
+        return "STOPPED"
+
+
+STOPPED = _Stopped()  # what `read` returns for a stop
+
+
+def _error_doc(err: BaseException) -> dict:
+    if isinstance(err, errors.TfrtRayError):
+        return {"type": type(err).__name__, "message": err.message, "op": err.op,
+                "node": err.node, "device": err.device, "loc": err.loc, "hint": err.hint}
+    return {"type": "OpExecutionError", "message": f"{type(err).__name__}: {err}"}
+
+
+def _error_from(doc: dict) -> errors.TfrtRayError:
+    cls = getattr(errors, str(doc.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.TfrtRayError)):
+        cls = errors.OpExecutionError
+    fields = {k: str(doc[k]) for k in ("op", "node", "device", "loc", "hint") if doc.get(k)}
+    try:
+        return cls(str(doc.get("message", "")), **fields)
+    except TypeError:  # a class with a signature of its own
+        return errors.OpExecutionError(str(doc.get("message", "")), **fields)
