@@ -3,8 +3,10 @@
     python -m benchmarks.distributed [--quick]
 
 1. step overhead of a 2-stage plan of tiny ops on 2 device actors, against a raw Ray
-   2-actor call chain doing the same calls; and steps/s with 32 steps in flight, step by
-   step (`Program.submit`) and packed 8 steps per stage call (`Program.submit_many`);
+   2-actor call chain doing the same calls and the same chain as a Ray Compiled Graph;
+   and steps/s with 32 steps in flight, step by step (`Program.submit`), packed 8 steps
+   per stage call (`Program.submit_many`) and over channels (`Program.open_channels`);
+   the CPU an idle device actor uses (from /proc), over channels and in a compiled graph;
 2. a 100 MB tensor from the kernel that produces it on one actor to a kernel that reads
    every byte of it on another (same node), against a NumPy memcpy of the same bytes and
    against raw Ray actors doing the same with the same reading kernel (tfrt-ray's sum):
@@ -20,6 +22,7 @@ Min and median over repeats.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -53,6 +56,9 @@ class RawStage:
 
     def produce_fresh(self):
         return self.big * np.float32(2.0)
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def consume(self, a):
         # the same reading kernel as tfrt-ray's tr.sum, so the two differ only in transport
@@ -119,8 +125,66 @@ def step_overhead(repeat: int, steps: int, rows: list) -> None:
     rows.append(_rate_row("steps/s, 32 in flight", "tfrt-ray submit", our_rate))
     rows.append(_rate_row("steps/s, 32 in flight", "tfrt-ray submit_many pack=8",
                           packed_rate))
+    with prog.open_channels() as ch:
+        np.testing.assert_allclose(ch.run([x])[0], prog.run([x])[0])
+        chan = timeit(lambda: ch.run([x]), steps, repeat)
+        _row(rows, "2-stage tiny step, ms", "tfrt-ray channels (open_channels)", chan, 1e3)
+
+        def chan_burst():
+            futures = [ch.submit([x]) for _ in range(32)]
+            for f in futures:
+                f.result()
+
+        chan_rate = [32 / t for t in timeit(chan_burst, bursts, repeat)]
+        rows.append(_rate_row("steps/s, 32 in flight", "tfrt-ray channels submit", chan_rate))
+        idle = idle_cpu([d.actor for d in prog.devices.values()])
+    rows.append({"what": "idle device actor, % of a core", "who": "tfrt-ray channels (max of 2)",
+                 "min": idle, "median": idle})
+    compiled_graph_peer(a, b, x, steps, repeat, rows)
     for h in (a, b):
         ray.kill(h)
+
+
+def _pid_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(actors, seconds: float = 3.0) -> float:
+    """The busiest of these actors' processes while idle, in % of a core, from /proc."""
+    pids = ray.get([h.info.remote() if hasattr(h, "info") else h.pid.remote()
+                    for h in actors])
+    pids = [p["pid"] if isinstance(p, dict) else p for p in pids]
+    before, t0 = [_pid_cpu_seconds(p) for p in pids], time.monotonic()
+    time.sleep(seconds)
+    spent = time.monotonic() - t0
+    return max(100 * (_pid_cpu_seconds(p) - b) / spent for p, b in zip(pids, before))
+
+
+def compiled_graph_peer(a, b, x, steps: int, repeat: int, rows: list) -> None:
+    """The same 2-actor chain as a Ray Compiled Graph (its actors busy-poll: measured
+    last, torn down with its actors, so it disturbs nothing else)."""
+    from ray.dag import InputNode
+
+    a2, b2 = RawStage.remote(), RawStage.remote()
+    with InputNode() as inp:
+        dag = b2.tiny_b.bind(a2.tiny_a.bind(inp))
+    pids = ray.get([a2.pid.remote(), b2.pid.remote()])
+    cdag = dag.experimental_compile()
+    try:
+        np.testing.assert_allclose(ray.get(cdag.execute(x)), ray.get(b.tiny_b.remote(
+            a.tiny_a.remote(x))))
+        cg = timeit(lambda: ray.get(cdag.execute(x)), steps, repeat)
+        _row(rows, "2-stage tiny step, ms", "Ray Compiled Graphs (peer)", cg, 1e3)
+        before, t0 = [_pid_cpu_seconds(p) for p in pids], time.monotonic()
+        time.sleep(3.0)
+        spent = time.monotonic() - t0
+        idle = max(100 * (_pid_cpu_seconds(p) - q) / spent for p, q in zip(pids, before))
+        rows.append({"what": "idle device actor, % of a core",
+                     "who": "Ray Compiled Graphs (max of 2)", "min": idle, "median": idle})
+    finally:
+        cdag.teardown(kill_actors=True)
 
 
 def big_transfer(repeat: int, rows: list) -> None:
@@ -150,6 +214,10 @@ def big_transfer(repeat: int, rows: list) -> None:
         for _ in range(warm):  # first pages are cold (page faults)
             prog.run([x])
         ours[name] = timeit(lambda prog=prog: prog.run([x]), 1, repeat)
+        with prog.open_channels() as ch:
+            for _ in range(warm):
+                ch.run([x])
+            ours[name + " channels"] = timeit(lambda ch=ch: ch.run([x]), 1, repeat)
         prog.close()
 
     a, b = RawStage.remote(MB100), RawStage.remote()
@@ -173,9 +241,12 @@ def big_transfer(repeat: int, rows: list) -> None:
          1e3)
     _row(rows, "100 MB actor to actor, ms", "tfrt-ray (produce -> read all)",
          ours["resident"], 1e3)
+    _row(rows, "100 MB actor to actor, ms", "tfrt-ray channels (produce -> read all)",
+         ours["resident channels"], 1e3)
     what = "100 MB fresh output (x*2) to actor, ms"
     _row(rows, what, "raw Ray (return x*2 -> read all)", raw["fresh"], 1e3)
     _row(rows, what, "tfrt-ray (x*2 -> read all)", ours["fresh"], 1e3)
+    _row(rows, what, "tfrt-ray channels (x*2 -> read all)", ours["fresh channels"], 1e3)
     for h in (a, b):
         ray.kill(h)
 
@@ -204,6 +275,16 @@ def mlp_throughput(repeat: int, batches: int, rows: list, layers: int = 8) -> No
     np.testing.assert_allclose(one.run([x])[0], two.run([x])[0], rtol=1e-4, atol=1e-4)
     rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", "1 device actor", rate(one)))
     rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", "2 device actors", rate(two)))
+    for name, prog in (("1 device actor, channels", one), ("2 device actors, channels", two)):
+        with prog.open_channels() as ch:
+            def stream(ch=ch):
+                futures = [ch.submit([x]) for _ in range(batches)]
+                for f in futures:
+                    f.result()
+
+            stream()
+            rows.append(_rate_row("MLP 8x2048 batch 256, batches/s", name,
+                                  [batches / t for t in timeit(stream, 1, repeat)]))
 
     # The peer: the same pipeline hand-written on Ray, with the same kernels.
     whole = RawMlpStage.remote(arrays)

@@ -159,7 +159,7 @@ class DeviceActor:
         `wait_loop` returns when it ends."""
         import threading
 
-        from device_actors.device_loop import run_loop
+        from device_actors.device_loop import Device, run_loop
 
         loops = self.__dict__.setdefault("_loops", {})
         stop, done = threading.Event(), threading.Event()
@@ -167,7 +167,8 @@ class DeviceActor:
 
         def body() -> None:
             try:
-                result["steps"] = run_loop(spec, self._run_arrays, stop)
+                device = Device(self._run_arrays, self.runtime.stages.get, self.arena)
+                result["steps"] = run_loop(spec, device, stop)
             except BaseException as err:  # noqa: BLE001 - reported by wait_loop
                 result["error"] = f"{type(err).__name__}: {err}"
             finally:
@@ -191,8 +192,8 @@ class DeviceActor:
         if loop is not None:
             loop[0].set()
 
-    def _run_arrays(self, key: str, args) -> list:
-        return self.runtime.run(key, list(args))
+    def _run_arrays(self, key: str, args, into=None) -> list:
+        return self.runtime.run(key, list(args), False, into)
 
     def run_op(self, op: str, attrs: dict, n_outputs: int, *wire_inputs):
         inputs = [transport.decode(x) for x in wire_inputs]

@@ -60,6 +60,7 @@ class Arena:
         self._held: dict[object, list[Block]] = {}  # tag -> blocks
         self._mailboxes: dict[object, list[str]] = {}  # tag -> mailbox files posted
         self._by_address: dict[int, Block] = {}
+        self._resident: set[str] = set()  # paths of the blocks that live until close
         self.sent = 0  # values sent as ArenaTensor
         self.copied = 0  # of those, values copied into a block
 
@@ -84,6 +85,11 @@ class Arena:
         if block is not None and block.nbytes == array.nbytes and array.flags.c_contiguous:
             return block
         return None
+
+    def resident_block(self, array: np.ndarray) -> Block | None:
+        """The resident block ``array`` is exactly (it lives until the arena closes)."""
+        block = self.owner(array)
+        return block if block is not None and block.path in self._resident else None
 
     def alloc(self, nbytes: int, tag: object) -> Block | None:
         """A block of ``nbytes`` held for ``tag``; None when the arena is full."""
@@ -121,6 +127,7 @@ class Arena:
         if block is None:
             return None
         self.resident += array.nbytes
+        self._resident.add(block.path)
         view = as_tensor(block.array, array.dtype, array.shape)
         np.copyto(view, array)
         view.flags.writeable = False
@@ -150,6 +157,7 @@ class Arena:
         self._by_address.clear()
         self._free.clear()
         self._held.clear()
+        self._resident.clear()
         self.used = self.resident = 0
         try:
             os.rmdir(self.directory)  # the last actor out removes the session's directory

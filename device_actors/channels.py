@@ -7,8 +7,10 @@ a free slot and a read for a filled one by blocking on a semaphore: no busy poll
 polling interval; an idle reader sleeps in the kernel. A full ring blocks its writer, which
 is the back-pressure that reaches, in the end, the driver's ``submit``.
 
-A slot holds a value inline (dtype, shape, bytes) when it fits; a larger one goes to a
-spill file beside the ring, whose name the slot holds. A slot can also hold an error (the
+A slot holds a value inline (dtype, shape, bytes) when it fits, written there by its
+kernel where it can (`reserve`: no copy); a resident tensor that lives in a shared-memory
+block (`device_actors.arena`) goes by the block's name; anything else larger than a slot
+goes to a spill file beside the ring. A slot can also hold an error (the
 typed error's class name and message, as JSON: no pickle) or a stop. `read` hands out a
 read-only view of the slot, valid until the next `read` on that channel (a stage never
 keeps its inputs past a call); ``copy=True`` gives an array of the caller's own.
@@ -35,10 +37,10 @@ from tfrt_ray import errors
 from tfrt_ray.errors import ChannelClosedError, ChannelTimeoutError, PeerLostError
 from tfrt_ray.ir.types import dtype_token, numpy_dtype
 
-VALUE, ERROR, STOP, SPILLED, ERROR_SPILLED = 1, 2, 3, 4, 5
+VALUE, ERROR, STOP, SPILLED, ERROR_SPILLED, BLOCK = 1, 2, 3, 4, 5, 6
 MAX_DIMS = 16
 CONTROL_BYTES = 64  # the file's first bytes: byte 0 is the closed flag
-# kind, ndim, dtype, nbytes, seq, shape
+# kind, ndim, dtype, nbytes, extra (a block's name length), shape
 _HEAD = struct.Struct(f"<BB6x8sQQ{MAX_DIMS}q")
 HEAD_BYTES = 256
 assert _HEAD.size <= HEAD_BYTES
@@ -105,6 +107,7 @@ class Channel:
         self._stride = HEAD_BYTES + spec.slot_bytes
         self._next = 0  # the next slot this end writes or reads
         self._held = False  # a reader holds the slot it last read
+        self._reserved: int | None = None  # a writer's slot taken by `reserve`
         self.seq = 0
 
     # ---- waiting ---------------------------------------------------------------------
@@ -161,23 +164,56 @@ class Channel:
         start = CONTROL_BYTES + i * self._stride
         return start, start + HEAD_BYTES
 
-    def write(self, value: np.ndarray, timeout: float | None = None) -> None:
-        self._acquire(self._free, timeout, "a free slot")
-        i = self._next
+    def reserve(self, dtype, shape, timeout: float | None = None) -> np.ndarray | None:
+        """A writable view of the next slot, for a kernel to write the next value into
+        (then `write` it: a value already in its slot is not copied); None when it does
+        not fit a slot."""
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        if nbytes > self.spec.slot_bytes or len(shape) > MAX_DIMS:
+            return None
+        if self._reserved is None:
+            self._acquire(self._free, timeout, "a free slot")
+            self._reserved = self._next
+        body = self._slot(self._reserved)[1]
+        return self._buf[body : body + nbytes].view(dtype).reshape(shape)
+
+    def _take_slot(self, timeout: float | None) -> int:
+        i = self._reserved
+        if i is None:
+            self._acquire(self._free, timeout, "a free slot")
+            i = self._next
+        self._reserved = None
         self._next = (i + 1) % self.spec.depth
-        head, body = self._slot(i)
+        return i
+
+    def write(self, value: np.ndarray, timeout: float | None = None) -> None:
         a = np.asarray(value)
         if a.ndim > MAX_DIMS:
             raise errors.ShapeError(f"a channel carries at most {MAX_DIMS} dims, got {a.ndim}")
+        i = self._take_slot(timeout)
+        head, body = self._slot(i)
         kind = VALUE
         if a.nbytes <= self.spec.slot_bytes:
             dst = self._buf[body : body + a.nbytes]
-            np.copyto(dst.view(a.dtype).reshape(a.shape), a, casting="no")
+            if a.nbytes and dst.__array_interface__["data"][0] != \
+                    a.__array_interface__["data"][0]:
+                np.copyto(dst.view(a.dtype).reshape(a.shape), a, casting="no")
         else:
             kind = SPILLED
             with open(f"{self.spec.path}.spill{i}", "wb") as f:
                 f.write(np.ascontiguousarray(a).data)
         self._head(head, kind, dtype_token(a.dtype), a.nbytes, a.shape)
+        self._full.release()
+
+    def write_block(self, path: str, value: np.ndarray, timeout: float | None = None) -> None:
+        """Sends ``value``, which is all of the shared-memory block at ``path`` and lives
+        as long as the channel (a resident tensor): only the block's name is written."""
+        i = self._take_slot(timeout)
+        head, body = self._slot(i)
+        name = path.encode()
+        self._buf[body : body + len(name)] = np.frombuffer(name, np.uint8)
+        self._head(head, BLOCK, dtype_token(value.dtype), value.nbytes, value.shape,
+                   extra=len(name))
         self._full.release()
 
     def write_error(self, err: BaseException, timeout: float | None = None) -> None:
@@ -187,9 +223,7 @@ class Channel:
         self._write_bytes(STOP, b"", timeout)
 
     def _write_bytes(self, kind: int, data: bytes, timeout: float | None) -> None:
-        self._acquire(self._free, timeout, "a free slot")
-        i = self._next
-        self._next = (i + 1) % self.spec.depth
+        i = self._take_slot(timeout)
         head, body = self._slot(i)
         if len(data) > self.spec.slot_bytes:  # a long error message
             kind = ERROR_SPILLED
@@ -200,10 +234,11 @@ class Channel:
         self._head(head, kind, "u8", len(data), (len(data),))
         self._full.release()
 
-    def _head(self, at: int, kind: int, dtype: str, nbytes: int, shape) -> None:
+    def _head(self, at: int, kind: int, dtype: str, nbytes: int, shape, extra: int = 0
+              ) -> None:
         self.seq += 1
         dims = list(shape) + [0] * (MAX_DIMS - len(shape))
-        _HEAD.pack_into(self._map, at, kind, len(shape), dtype.encode(), nbytes, self.seq,
+        _HEAD.pack_into(self._map, at, kind, len(shape), dtype.encode(), nbytes, extra,
                         *dims)
 
     # ---- reading ---------------------------------------------------------------------
@@ -218,7 +253,7 @@ class Channel:
         i = self._next
         self._next = (i + 1) % self.spec.depth
         head, body = self._slot(i)
-        kind, ndim, dtype, nbytes, _, *dims = _HEAD.unpack_from(self._map, head)
+        kind, ndim, dtype, nbytes, extra, *dims = _HEAD.unpack_from(self._map, head)
         if kind in (ERROR, STOP, ERROR_SPILLED):
             if kind == ERROR_SPILLED:
                 with open(f"{self.spec.path}.spill{i}", "rb") as f:
@@ -230,6 +265,16 @@ class Channel:
                 return STOPPED
             raise _error_from(json.loads(data))
         dt, shape = numpy_dtype(dtype.rstrip(b"\0").decode()), tuple(dims[:ndim])
+        if kind == BLOCK:
+            from device_actors.arena import view as block_view
+
+            path = bytes(self._buf[body : body + extra]).decode()
+            array = block_view(path, nbytes).view(dt).reshape(shape)
+            if copy:
+                self._free.release()
+                return array.copy()
+            self._held = True  # as for a value in the slot (the block outlives it)
+            return array
         if kind == SPILLED:
             array = np.fromfile(f"{self.spec.path}.spill{i}", dt).reshape(shape)
             self._free.release()

@@ -4,7 +4,9 @@ step over channels (`device_actors.channels`) without a Ray call per stage.
 The driver hands each device a `LoopSpec` once, when the program opens its channels. The
 loop then reads each step's inputs from its channels (blocking: an idle loop sleeps),
 runs its stage calls in schedule order, and writes what other devices or the driver read
-into their channels. A call whose input is an error does not run: it passes the error on
+into their channels: a large output straight from its kernel into the channel's slot where
+the kernel can, a resident tensor (a weight handed out) by the name of its shared-memory
+block. A call whose input is an error does not run: it passes the error on
 to its readers, so only a failed op's dependents fail and the steps after it run. A stop
 read on any input channel is passed on to every output channel, and the loop ends.
 """
@@ -15,7 +17,12 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from device_actors.arena import MIN_BYTES as INTO_BYTES
+from device_actors.arena import adopt_resident
 from device_actors.channels import STOPPED, Channel, ChannelSpec
 from tfrt_ray.errors import ChannelClosedError
 
@@ -39,10 +46,18 @@ class LoopSpec:
     tick: int | None = None  # an input channel no call reads, read first each step
 
 
-def run_loop(spec: LoopSpec, run: Callable[[str, Sequence], list],
-             stop: threading.Event) -> int:
+@dataclass(frozen=True)
+class Device:
+    """What a loop needs of its device."""
+
+    run: Callable[..., list]  # (key, args, into) -> the call's outputs
+    stage: Callable[[str], Any]  # key -> the loaded `Stage` (None if unknown)
+    arena: Any = None  # the device's `Arena` (None: no shared-memory blocks)
+
+
+def run_loop(spec: LoopSpec, device: Device, stop: threading.Event) -> int:
     """Runs steps until a stop arrives, a channel closes or ``stop`` is set; returns how
-    many steps ran. ``run(key, args)`` runs one stage call."""
+    many steps ran."""
 
     def alive() -> bool:  # the driver unlinks the files at teardown
         return not stop.is_set() and os.path.exists(spec.inputs[0].path)
@@ -56,7 +71,7 @@ def run_loop(spec: LoopSpec, run: Callable[[str, Sequence], list],
                 for ch in outs:
                     ch.write_stop(timeout=5.0)
                 break
-            if not _step(spec.calls, ins, outs, run):
+            if not _step(spec.calls, ins, outs, device):
                 for ch in outs:
                     ch.write_stop(timeout=5.0)
                 break
@@ -69,7 +84,8 @@ def run_loop(spec: LoopSpec, run: Callable[[str, Sequence], list],
     return steps
 
 
-def _step(calls: Sequence[LoopCall], ins: list[Channel], outs: list[Channel], run) -> bool:
+def _step(calls: Sequence[LoopCall], ins: list[Channel], outs: list[Channel],
+          device: Device) -> bool:
     read: dict[int, object] = {}  # input channel -> its value (or error) this step
     env: dict[int, object] = {}  # value id -> value (or error), this device's
     for call in calls:
@@ -91,18 +107,44 @@ def _step(calls: Sequence[LoopCall], ins: list[Channel], outs: list[Channel], ru
             if isinstance(value, BaseException):
                 failed = failed or value
             args.append(value)
+        stage = device.stage(call.key)
         if failed is None:
             try:
-                values = run(call.key, args)
+                values = device.run(call.key, args, _into(stage, call, outs) or None)
             except Exception as err:  # noqa: BLE001 - travels to the readers as a value
                 failed = err
         if failed is not None:
             values = [failed] * len(call.outputs)
         env.update(zip(call.outputs, values, strict=True))
         for pos, ch in call.sends:
-            value = values[pos]
-            if isinstance(value, BaseException):
-                outs[ch].write_error(value)
-            else:
-                outs[ch].write(value)
+            _send(outs[ch], values[pos], stage, device.arena)
     return True
+
+
+def _into(stage, call: LoopCall, outs: list[Channel]) -> dict:
+    """Output channels' next slots, for the kernels that can write a large output
+    straight into them (one slot per output: its first reader's)."""
+    into: dict[int, Any] = {}
+    if stage is None:
+        return into
+    for pos, ch in call.sends:
+        t = stage.out_types[pos]
+        if pos not in into and t.is_static and t.nbytes >= INTO_BYTES and \
+                stage.writes_into(pos):
+            slot = outs[ch].reserve(t.np_dtype, t.shape)
+            if slot is not None:
+                into[pos] = slot
+    return into
+
+
+def _send(ch: Channel, value, stage, arena) -> None:
+    if isinstance(value, BaseException):
+        ch.write_error(value)
+        return
+    if arena is not None and type(value) is np.ndarray and value.nbytes >= INTO_BYTES:
+        value = adopt_resident(arena, stage, value)  # a weight it hands out: once, then
+        block = arena.resident_block(value)  # only its name every step
+        if block is not None:
+            ch.write_block(block.path, value)
+            return
+    ch.write(value)

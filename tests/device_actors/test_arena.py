@@ -113,8 +113,14 @@ def test_init_sweeps_the_shared_memory_of_dead_drivers_only(tmp_path):
     for d in (dead, live, other):
         d.mkdir()
         (d / "block-0").write_bytes(b"x")
-    assert sweep_stale_arenas(str(tmp_path)) == [dead.name]
+    # A channel's named semaphores live beside the directories as "sem.<name>".
+    dead_sem = tmp_path / f"sem.{dead.name}-c123456-0.free"
+    live_sem = tmp_path / f"sem.{live.name}-c123456-0.free"
+    for f in (dead_sem, live_sem):
+        f.write_bytes(b"s")
+    assert sorted(sweep_stale_arenas(str(tmp_path))) == sorted([dead.name, dead_sem.name])
     assert not dead.exists() and live.exists() and other.exists()
+    assert not dead_sem.exists() and live_sem.exists()
 
 
 def test_a_posted_block_reaches_the_reader_without_ray(shm, monkeypatch):

@@ -119,5 +119,17 @@ def test_a_dead_device_is_noticed_and_closing_does_not_hang(session_of):
             ch.run(list(_feeds(0)), timeout=60)
     ch.close(timeout=2.0)
     assert not any(f.startswith(ch._tag) for f in os.listdir(session.arena_dir))
+    assert not any(f.startswith("sem." + ch._tag) for f in os.listdir("/dev/shm"))
     with pytest.raises(TfrtRayError, match="closed"):
         ch.submit(list(_feeds(0)))
+
+
+def test_shutdown_removes_the_semaphores_of_channels_left_open(session_of):
+    session = session_of(devices=2)
+    ch = _compile().open_channels()
+    ch.run(list(_feeds(0)), timeout=60)
+    tag = ch._tag
+    assert any(f.startswith("sem." + tag) for f in os.listdir("/dev/shm"))
+    tr.shutdown()  # without ch.close()
+    assert not any(f.startswith("sem." + tag) for f in os.listdir("/dev/shm"))
+    assert not os.path.exists(session.arena_dir)

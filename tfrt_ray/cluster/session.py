@@ -32,6 +32,7 @@ from tfrt_ray.cluster.call_cost import measure_call_overhead_s
 from tfrt_ray.cluster.shared_memory import (
     new_arena_dir,
     remove_on_nodes,
+    remove_semaphores,
     sweep_stale_arenas,
 )
 from tfrt_ray.cluster.spawn import alive_nodes, make_devices, make_plugin_devices
@@ -248,6 +249,7 @@ def _stop(session: Session) -> None:
         session.host.close()
     if session.arena_dir:  # and what dead incarnations left, here and on other nodes
         shutil.rmtree(session.arena_dir, ignore_errors=True)
+        remove_semaphores(session.arena_dir)  # of channels left open
         alive = {n["NodeID"] for n in alive_nodes()}
         with contextlib.suppress(Exception):
             remove_on_nodes(session.arena_dir, (session.arena_nodes & alive) - {_driver_node()})

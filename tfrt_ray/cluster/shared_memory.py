@@ -11,6 +11,7 @@ on every other node that hosted a device with a task pinned there (`remove_on_no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -39,16 +40,33 @@ def sweep_stale_arenas(root: str = SHM_ROOT) -> list[str]:
     except OSError:
         return removed
     for name in names:
-        if not name.startswith(ARENA_PREFIX):
+        bare = name[4:] if name.startswith("sem.") else name  # a channel's semaphore
+        if not bare.startswith(ARENA_PREFIX):
             continue
-        pid = name[len(ARENA_PREFIX):].split("-", 1)[0]
+        pid = bare[len(ARENA_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or _pid_alive(int(pid)):
             continue
-        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        path = os.path.join(root, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         removed.append(name)
     if removed:
         log.info("removed shared memory left by %d dead session(s): %s", len(removed), removed)
     return removed
+
+
+def remove_semaphores(arena_dir: str, root: str = SHM_ROOT) -> None:
+    """Removes the named semaphores of the session's channels (Linux keeps them as
+    ``sem.<name>`` files in /dev/shm; channel names start with the session directory's)."""
+    prefix = "sem." + os.path.basename(arena_dir) + "-"
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            if name.startswith(prefix):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, name))
 
 
 def _pid_alive(pid: int) -> bool:
