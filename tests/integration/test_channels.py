@@ -1,6 +1,6 @@
 """A program's steps over channels (`Program.open_channels`): persistent device loops on
 the device actors, values through shared memory. The same outputs as Ray's path, step by
-step by step and from many threads; an op's error fails only its step; idle loops sleep;
+step and from many threads; an op's error fails only its step; idle loops sleep;
 killed devices are replaced and every step is delivered once, in order; closing never
 hangs."""
 
