@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch
 	$(PY) -m benchmarks.distributed
+	$(PY) -m benchmarks.channel_scale
 	$(PY) -m benchmarks.partitioner_scale
 	$(PY) -m benchmarks.passes
 	$(PY) -m benchmarks.startup

@@ -84,6 +84,24 @@ def test_an_op_error_fails_its_step_only_and_bad_inputs_are_refused(kept_session
         np.testing.assert_array_equal(again[0], prog.run([x, np.array([1, 2], np.int64)])[0])
 
 
+def test_cancel_turns_unread_steps_into_cancelled_errors_and_later_steps_run(
+        kept_session_of):
+    from tfrt_ray.errors import CancelledError
+
+    kept_session_of(devices=2)
+    prog = _compile()
+    with prog.open_channels() as ch:
+        first = ch.submit(list(_feeds(1)))
+        np.testing.assert_array_equal(first.result(timeout=60)[0], prog.run(list(_feeds(1)))[0])
+        doomed = [ch.submit(list(_feeds(k))) for k in range(5)]
+        assert ch.cancel() == 5 and ch.cancel() == 0
+        for f in doomed:
+            with pytest.raises(CancelledError, match="cancelled"):
+                f.result(timeout=60)
+        after = ch.run(list(_feeds(2)), timeout=60)  # the channels are still in step
+        np.testing.assert_array_equal(after[0], prog.run(list(_feeds(2)))[0])
+
+
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

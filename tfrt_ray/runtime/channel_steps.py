@@ -31,6 +31,7 @@ import numpy as np
 from tfrt_ray.errors import ChannelClosedError, DeviceLostError, TfrtRayError
 from tfrt_ray.runtime.channel_wiring import Wiring
 from tfrt_ray.runtime.schedule import SliceSchedule
+from tfrt_ray.runtime.step import cancelled_error
 
 log = logging.getLogger("tfrt_ray")
 
@@ -116,6 +117,7 @@ class ChannelSteps:
         self._submitted = self._read = 0
         self._results: dict[int, Any] = {}
         self._inputs: dict[int, list] = {}  # unread step -> its inputs (our own copies)
+        self._cancelled: set[int] = set()
         self._closed = False
 
     # ---- steps -----------------------------------------------------------------------
@@ -154,7 +156,21 @@ class ChannelSteps:
         with self._read_lock:
             self._read_one(timeout)
 
+    def cancel(self) -> int:
+        """Turns every unread step into `CancelledError` at once (reading it raises); the
+        loops still finish those steps, whose outputs are read and dropped in turn, so
+        the channels stay in step. Returns how many it cancelled."""
+        with self._write_lock:
+            unread = [seq for seq in range(self._read + 1, self._submitted + 1)
+                      if seq not in self._cancelled]
+            self._cancelled.update(unread)
+        return len(unread)
+
     def _result(self, seq: int, timeout: float | None) -> list[np.ndarray]:
+        if seq in self._cancelled:
+            with self._read_lock:
+                self._results.pop(seq, None)
+            raise cancelled_error()
         with self._read_lock:
             while self._read < seq:
                 self._read_one(timeout)
@@ -178,7 +194,8 @@ class ChannelSteps:
         if not isinstance(outcome, BaseException):
             back = iter(self._inputs[seq][pos] for pos in self._wiring.handed_back)
             outcome = [next(back) if v is None else v for v in outcome]
-        self._results[seq] = outcome
+        if seq not in self._cancelled:
+            self._results[seq] = outcome
         del self._inputs[seq]
         self._read = seq
 
