@@ -64,6 +64,8 @@ def run_loop(spec: LoopSpec, device: Device, stop: threading.Event) -> int:
 
     ins = [Channel(c, alive) for c in spec.inputs]
     outs = [Channel(c, alive) for c in spec.outputs]
+    plans = [(call, device.stage(call.key)) for call in spec.calls]
+    plans = [(call, stage, _into_slots(stage, call)) for call, stage in plans]
     steps = 0
     try:
         while not stop.is_set():
@@ -71,7 +73,7 @@ def run_loop(spec: LoopSpec, device: Device, stop: threading.Event) -> int:
                 for ch in outs:
                     ch.write_stop(timeout=5.0)
                 break
-            if not _step(spec.calls, ins, outs, device):
+            if not _step(plans, ins, outs, device):
                 for ch in outs:
                     ch.write_stop(timeout=5.0)
                 break
@@ -84,11 +86,11 @@ def run_loop(spec: LoopSpec, device: Device, stop: threading.Event) -> int:
     return steps
 
 
-def _step(calls: Sequence[LoopCall], ins: list[Channel], outs: list[Channel],
+def _step(plans: Sequence[tuple], ins: list[Channel], outs: list[Channel],
           device: Device) -> bool:
     read: dict[int, object] = {}  # input channel -> its value (or error) this step
     env: dict[int, object] = {}  # value id -> value (or error), this device's
-    for call in calls:
+    for call, stage, slots in plans:
         args, failed = [], None
         for from_channel, ref in call.args:
             if from_channel:
@@ -107,10 +109,14 @@ def _step(calls: Sequence[LoopCall], ins: list[Channel], outs: list[Channel],
             if isinstance(value, BaseException):
                 failed = failed or value
             args.append(value)
-        stage = device.stage(call.key)
         if failed is None:
             try:
-                values = device.run(call.key, args, _into(stage, call, outs) or None)
+                into = {}
+                for pos, ch, dt, shape in slots:
+                    slot = outs[ch].reserve(dt, shape)
+                    if slot is not None:
+                        into[pos] = slot
+                values = device.run(call.key, args, into or None)
             except Exception as err:  # noqa: BLE001 - travels to the readers as a value
                 failed = err
         if failed is not None:
@@ -121,20 +127,19 @@ def _step(calls: Sequence[LoopCall], ins: list[Channel], outs: list[Channel],
     return True
 
 
-def _into(stage, call: LoopCall, outs: list[Channel]) -> dict:
-    """Output channels' next slots, for the kernels that can write a large output
-    straight into them (one slot per output: its first reader's)."""
-    into: dict[int, Any] = {}
+def _into_slots(stage, call: LoopCall) -> list[tuple]:
+    """(output position, channel, dtype, shape) of the large outputs a call's kernels can
+    write straight into their first reader's next slot."""
+    slots, seen = [], set()
     if stage is None:
-        return into
+        return slots
     for pos, ch in call.sends:
         t = stage.out_types[pos]
-        if pos not in into and t.is_static and t.nbytes >= INTO_BYTES and \
+        if pos not in seen and t.is_static and t.nbytes >= INTO_BYTES and \
                 stage.writes_into(pos):
-            slot = outs[ch].reserve(t.np_dtype, t.shape)
-            if slot is not None:
-                into[pos] = slot
-    return into
+            seen.add(pos)
+            slots.append((pos, ch, t.np_dtype, tuple(t.shape)))
+    return slots
 
 
 def _send(ch: Channel, value, stage, arena) -> None:
