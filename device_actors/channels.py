@@ -89,7 +89,10 @@ def unlink(spec: ChannelSpec) -> None:
 
 
 class Channel:
-    """One end of a channel (`open` it as the writer or the reader)."""
+    """One end of a channel (`open` it as the writer or the reader).
+
+    The hot path touches the mapping through cached typed views and packed headers (per
+    slot, dtype and shape), so a write and a read cost a few microseconds of Python."""
 
     def __init__(self, spec: ChannelSpec, alive: Callable[[], bool] | None = None,
                  check_every: float = 1.0) -> None:
@@ -108,44 +111,58 @@ class Channel:
         self._next = 0  # the next slot this end writes or reads
         self._held = False  # a reader holds the slot it last read
         self._reserved: int | None = None  # a writer's slot taken by `reserve`
+        self._reserved_view: np.ndarray | None = None
+        self._views: dict[tuple, np.ndarray] = {}  # (slot, dtype, shape) -> payload view
+        self._heads: dict[tuple, bytes] = {}  # header fields -> packed header
+        self._parsed: dict[bytes, tuple] = {}  # packed header -> its fields
         self.seq = 0
 
     # ---- waiting ---------------------------------------------------------------------
 
+    def _closed_error(self, what: str) -> ChannelClosedError:
+        return ChannelClosedError(
+            f"channel {self.spec.name} was closed while waiting for {what}")
+
     def _acquire(self, sem, timeout: float | None, what: str) -> None:
+        if self._map[0]:
+            raise self._closed_error(what)
+        try:
+            sem.acquire(0)  # most often there already
+        except posix_ipc.BusyError:
+            self._wait(sem, timeout, what)
+        if self._map[0]:  # woken by `close`
+            raise self._closed_error(what)
+
+    def _wait(self, sem, timeout: float | None, what: str) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self.closed:
-                raise ChannelClosedError(f"channel {self.spec.name} was closed while waiting for "
-                                    f"{what}")
+            if self._map[0]:
+                raise self._closed_error(what)
             wait = self.check_every
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
-                    raise ChannelTimeoutError(f"channel {self.spec.name}: {what} did not come "
-                                         f"within {timeout:g} s",
-                                         hint="raise the timeout, or check the device")
+                    raise ChannelTimeoutError(
+                        f"channel {self.spec.name}: {what} did not come within {timeout:g} s",
+                        hint="raise the timeout, or check the device")
             try:
                 sem.acquire(wait)
+                return
             except posix_ipc.BusyError:
                 if self.alive is not None and not self.alive():
-                    raise PeerLostError(f"channel {self.spec.name}: the other end died while "
-                                   f"waiting for {what}", hint="the program recovers or fails the "
-                                   "steps in flight") from None
-                continue
-            if self.closed:  # woken by `close`
-                raise ChannelClosedError(f"channel {self.spec.name} was closed while waiting for "
-                                    f"{what}")
-            return
+                    raise PeerLostError(
+                        f"channel {self.spec.name}: the other end died while waiting for "
+                        f"{what}", hint="the program recovers or fails the steps in flight"
+                    ) from None
 
     @property
     def closed(self) -> bool:
-        return bool(self._buf[0])
+        return bool(self._map[0])
 
     def close(self) -> None:
         """Marks the channel closed for both ends: every wait on it ends (the driver does
         this at teardown; the semaphores are posted so sleepers wake now)."""
-        self._buf[0] = 1
+        self._map[0] = 1
         for sem in (self._free, self._full):
             sem.release()
 
@@ -153,29 +170,59 @@ class Channel:
         for sem in (self._free, self._full):
             sem.close()
         self._buf = None
+        self._views.clear()
         try:
             self._map.close()
         except BufferError:  # a reader's view still points into it: the map goes with it
             pass
 
-    # ---- writing ---------------------------------------------------------------------
+    # ---- slots -----------------------------------------------------------------------
 
     def _slot(self, i: int) -> tuple[int, int]:
         start = CONTROL_BYTES + i * self._stride
         return start, start + HEAD_BYTES
 
+    def _view(self, i: int, dtype: np.dtype, shape: tuple, writeable: bool) -> np.ndarray:
+        key = (i, dtype, shape, writeable)
+        view = self._views.get(key)
+        if view is None:
+            body = CONTROL_BYTES + i * self._stride + HEAD_BYTES
+            nbytes = dtype.itemsize
+            for d in shape:
+                nbytes *= d
+            view = self._buf[body : body + nbytes].view(dtype).reshape(shape)
+            view.flags.writeable = writeable
+            if len(self._views) < _CACHE:
+                self._views[key] = view
+        return view
+
+    def _head(self, at: int, kind: int, dtype: str, nbytes: int, shape, extra: int = 0
+              ) -> None:
+        self.seq += 1
+        key = (kind, dtype, nbytes, shape, extra)
+        packed = self._heads.get(key)
+        if packed is None:
+            dims = list(shape) + [0] * (MAX_DIMS - len(shape))
+            packed = _HEAD.pack(kind, len(shape), dtype.encode(), nbytes, extra, *dims)
+            if len(self._heads) < _CACHE:
+                self._heads[key] = packed
+        self._map[at : at + _HEAD.size] = packed
+
+    # ---- writing ---------------------------------------------------------------------
+
     def reserve(self, dtype, shape, timeout: float | None = None) -> np.ndarray | None:
         """A writable view of the next slot, for a kernel to write the next value into
         (then `write` it: a value already in its slot is not copied); None when it does
         not fit a slot."""
-        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        dtype, shape = np.dtype(dtype), tuple(shape)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if nbytes > self.spec.slot_bytes or len(shape) > MAX_DIMS:
             return None
         if self._reserved is None:
             self._acquire(self._free, timeout, "a free slot")
             self._reserved = self._next
-        body = self._slot(self._reserved)[1]
-        return self._buf[body : body + nbytes].view(dtype).reshape(shape)
+        self._reserved_view = self._view(self._reserved, dtype, shape, True)
+        return self._reserved_view
 
     def _take_slot(self, timeout: float | None) -> int:
         i = self._reserved
@@ -187,27 +234,26 @@ class Channel:
         return i
 
     def write(self, value: np.ndarray, timeout: float | None = None) -> None:
-        a = np.asarray(value)
+        a = value if type(value) is np.ndarray else np.asarray(value)
         if a.ndim > MAX_DIMS:
             raise errors.ShapeError(f"a channel carries at most {MAX_DIMS} dims, got {a.ndim}")
+        written, self._reserved_view = self._reserved_view, None
         i = self._take_slot(timeout)
-        head, body = self._slot(i)
-        kind = VALUE
-        if a.nbytes <= self.spec.slot_bytes:
-            dst = self._buf[body : body + a.nbytes]
-            if a.nbytes and dst.__array_interface__["data"][0] != \
-                    a.__array_interface__["data"][0]:
-                np.copyto(dst.view(a.dtype).reshape(a.shape), a, casting="no")
-        else:
+        head = CONTROL_BYTES + i * self._stride
+        kind, nbytes = VALUE, a.nbytes
+        if nbytes > self.spec.slot_bytes:
             kind = SPILLED
             with open(f"{self.spec.path}.spill{i}", "wb") as f:
                 f.write(np.ascontiguousarray(a).data)
-        self._head(head, kind, dtype_token(a.dtype), a.nbytes, a.shape)
+        elif nbytes and not (a is written or (written is not None and _same_memory(a, written))):
+            np.copyto(self._view(i, a.dtype, a.shape, True), a, casting="no")
+        self._head(head, kind, dtype_token(a.dtype), nbytes, a.shape)
         self._full.release()
 
     def write_block(self, path: str, value: np.ndarray, timeout: float | None = None) -> None:
         """Sends ``value``, which is all of the shared-memory block at ``path`` and lives
         as long as the channel (a resident tensor): only the block's name is written."""
+        self._reserved_view = None
         i = self._take_slot(timeout)
         head, body = self._slot(i)
         name = path.encode()
@@ -223,6 +269,7 @@ class Channel:
         self._write_bytes(STOP, b"", timeout)
 
     def _write_bytes(self, kind: int, data: bytes, timeout: float | None) -> None:
+        self._reserved_view = None
         i = self._take_slot(timeout)
         head, body = self._slot(i)
         if len(data) > self.spec.slot_bytes:  # a long error message
@@ -233,13 +280,6 @@ class Channel:
             self._buf[body : body + len(data)] = np.frombuffer(data, np.uint8)
         self._head(head, kind, "u8", len(data), (len(data),))
         self._full.release()
-
-    def _head(self, at: int, kind: int, dtype: str, nbytes: int, shape, extra: int = 0
-              ) -> None:
-        self.seq += 1
-        dims = list(shape) + [0] * (MAX_DIMS - len(shape))
-        _HEAD.pack_into(self._map, at, kind, len(shape), dtype.encode(), nbytes, extra,
-                        *dims)
 
     # ---- reading ---------------------------------------------------------------------
 
@@ -252,8 +292,27 @@ class Channel:
         self._acquire(self._full, timeout, "a value")
         i = self._next
         self._next = (i + 1) % self.spec.depth
-        head, body = self._slot(i)
-        kind, ndim, dtype, nbytes, extra, *dims = _HEAD.unpack_from(self._map, head)
+        head = CONTROL_BYTES + i * self._stride
+        raw = self._map[head : head + _HEAD.size]
+        fields = self._parsed.get(raw)
+        if fields is None:
+            kind, ndim, dtype, nbytes, extra, *dims = _HEAD.unpack(raw)
+            fields = (kind, numpy_dtype(dtype.rstrip(b"\0").decode()) if kind in
+                      (VALUE, SPILLED, BLOCK) else None, tuple(dims[:ndim]), nbytes, extra)
+            if len(self._parsed) < _CACHE:
+                self._parsed[raw] = fields
+        kind, dt, shape, nbytes, extra = fields
+        if kind == VALUE:
+            if copy:
+                array = self._view(i, dt, shape, False).copy()
+                self._free.release()
+                return array
+            self._held = True
+            return self._view(i, dt, shape, False)
+        return self._read_other(i, kind, dt, shape, nbytes, extra, copy)
+
+    def _read_other(self, i: int, kind: int, dt, shape, nbytes: int, extra: int, copy: bool):
+        body = self._slot(i)[1]
         if kind in (ERROR, STOP, ERROR_SPILLED):
             if kind == ERROR_SPILLED:
                 with open(f"{self.spec.path}.spill{i}", "rb") as f:
@@ -264,7 +323,6 @@ class Channel:
             if kind == STOP:
                 return STOPPED
             raise _error_from(json.loads(data))
-        dt, shape = numpy_dtype(dtype.rstrip(b"\0").decode()), tuple(dims[:ndim])
         if kind == BLOCK:
             from device_actors.arena import view as block_view
 
@@ -275,18 +333,16 @@ class Channel:
                 return array.copy()
             self._held = True  # as for a value in the slot (the block outlives it)
             return array
-        if kind == SPILLED:
-            array = np.fromfile(f"{self.spec.path}.spill{i}", dt).reshape(shape)
-            self._free.release()
-            return array
-        view = self._buf[body : body + nbytes].view(dt).reshape(shape)
-        if copy:
-            array = view.copy()
-            self._free.release()
-            return array
-        view.flags.writeable = False
-        self._held = True
-        return view
+        array = np.fromfile(f"{self.spec.path}.spill{i}", dt).reshape(shape)  # SPILLED
+        self._free.release()
+        return array
+
+
+_CACHE = 4096  # entries per channel in each of its caches
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
 
 
 class _Stopped:

@@ -211,7 +211,7 @@ class ChannelSteps:
                 raise err
             log.warning("a device of a program's channels was lost (%s); rewiring",
                         err.message)
-            self._wiring.close(timeout=2.0)
+            self._wiring.close(timeout=5.0, graceful=False)
             schedule, devices = self._revive()
             self._epoch += 1
             self.recoveries += 1

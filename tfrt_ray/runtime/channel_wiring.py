@@ -163,20 +163,24 @@ class Wiring:
                 failed = failed or err
         return failed if failed is not None else values
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stops the loops (a stop through the channels, then each loop told directly),
-        waits for them at most ``timeout`` s, and removes every channel. Never hangs on a
-        dead or stuck device."""
+    def close(self, timeout: float = 5.0, graceful: bool = True) -> None:
+        """Stops the loops (``graceful``: a stop through the channels after the steps in
+        them; else every channel closed at once, as when a device died), waits for them
+        at most ``timeout`` s, and removes every channel. Never hangs on a dead or stuck
+        device."""
         import ray
 
         if self._closed:
             return
         self._closed = True
-        for _, ch in getattr(self, "_inputs", ()):
+        for _, ch in getattr(self, "_inputs", ()) if graceful else ():
             try:
                 self._ends[ch].write_stop(timeout=0.5)
             except Exception:  # noqa: BLE001 - a full or dead channel: closed below
                 pass
+        if not graceful:
+            for end in self._ends.values():
+                end.close()  # every loop's wait ends now (ChannelClosedError)
         if self._watch:
             ray.wait(list(self._watch.values()), num_returns=len(self._watch),
                      timeout=timeout)
