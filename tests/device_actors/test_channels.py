@@ -1,6 +1,8 @@
 """Shared-memory channels (`device_actors.channels`): values of every kind round trip,
 views stay valid until the next read, a full channel blocks its writer, errors and stops
-travel as values, and every wait ends: on a value, a deadline, a close or a dead peer."""
+travel as values, and every wait ends: on a value, a deadline, a close or a dead peer (one
+killed while we read or write, or in the middle of its own write, which publishes
+nothing)."""
 
 from __future__ import annotations
 
@@ -177,6 +179,55 @@ def test_another_process_reads_and_writes_in_order(make):
             got.append(v)
         assert [tuple(v) for v in got] == [(2 * i, -2 * i) for i in range(200)]
         assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+HALF_WRITE = """
+import os, signal, sys
+import numpy as np
+from device_actors.channels import Channel, ChannelSpec
+ch = Channel(ChannelSpec(sys.argv[1], sys.argv[2], 2, 1024))
+ch.write(np.arange(4.0))                 # one whole value
+slot = ch.reserve(np.float64, (4,))      # then a slot taken and half written...
+slot[:2] = 99.0
+os.kill(os.getpid(), signal.SIGKILL)     # ...and the writer dies before publishing it
+"""
+
+
+def test_a_writer_killed_mid_write_publishes_nothing_and_is_noticed(make):
+    spec = make(depth=2)
+    child = subprocess.Popen([sys.executable, "-c", HALF_WRITE, spec.name, spec.path],
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    child.wait(timeout=60)
+    r = Channel(spec, alive=lambda: child.poll() is None, check_every=0.05)
+    np.testing.assert_array_equal(r.read(timeout=30, copy=True), np.arange(4.0))
+    with pytest.raises(PeerLostError):
+        r.read(timeout=30)  # the half-written slot was never published
+
+
+def test_a_peer_killed_while_we_read_or_write_is_noticed(make):
+    import signal
+
+    a, b = make(depth=2), make(depth=2)
+    child = subprocess.Popen([sys.executable, "-c", ECHO, a.name, a.path, b.name, b.path],
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        def alive():
+            return child.poll() is None
+
+        w, r = Channel(a, alive, check_every=0.05), Channel(b, alive, check_every=0.05)
+        w.write(np.ones(2), timeout=60)
+        np.testing.assert_array_equal(r.read(timeout=60, copy=True), np.full(2, 2.0))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+        with pytest.raises(PeerLostError):
+            r.read(timeout=30)  # a reader waiting on a dead writer
+        with pytest.raises(PeerLostError):
+            for _ in range(3):  # fills the ring, then waits on a dead reader
+                w.write(np.ones(2), timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
