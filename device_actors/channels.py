@@ -66,9 +66,14 @@ def create(directory: str, name: str, depth: int = 2,
     size = CONTROL_BYTES + depth * (HEAD_BYTES + spec.slot_bytes)
     fd = os.open(spec.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.ftruncate(fd, size)
-    finally:
+        # Reserve the pages now, as the arena does: a full /dev/shm fails here (OSError),
+        # instead of killing a device with SIGBUS when it writes a slot.
+        os.posix_fallocate(fd, 0, size)
+    except OSError:
         os.close(fd)
+        os.unlink(spec.path)
+        raise
+    os.close(fd)
     posix_ipc.Semaphore(spec.name + ".free", posix_ipc.O_CREX, 0o600, depth).close()
     posix_ipc.Semaphore(spec.name + ".full", posix_ipc.O_CREX, 0o600, 0).close()
     return spec
@@ -89,7 +94,7 @@ def unlink(spec: ChannelSpec) -> None:
 
 
 class Channel:
-    """One end of a channel (`open` it as the writer or the reader).
+    """One end of a channel: its writer or its reader (each process makes its own).
 
     The hot path touches the mapping through cached typed views and packed headers (per
     slot, dtype and shape), so a write and a read cost a few microseconds of Python."""
@@ -115,7 +120,6 @@ class Channel:
         self._views: dict[tuple, np.ndarray] = {}  # (slot, dtype, shape) -> payload view
         self._heads: dict[tuple, bytes] = {}  # header fields -> packed header
         self._parsed: dict[bytes, tuple] = {}  # packed header -> its fields
-        self.seq = 0
 
     # ---- waiting ---------------------------------------------------------------------
 
@@ -198,7 +202,6 @@ class Channel:
 
     def _head(self, at: int, kind: int, dtype: str, nbytes: int, shape, extra: int = 0
               ) -> None:
-        self.seq += 1
         key = (kind, dtype, nbytes, shape, extra)
         packed = self._heads.get(key)
         if packed is None:

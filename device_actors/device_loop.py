@@ -69,11 +69,8 @@ def run_loop(spec: LoopSpec, device: Device, stop: threading.Event) -> int:
     steps = 0
     try:
         while not stop.is_set():
-            if spec.tick is not None and ins[spec.tick].read() is STOPPED:
-                for ch in outs:
-                    ch.write_stop(timeout=5.0)
-                break
-            if not _step(plans, ins, outs, device):
+            if (spec.tick is not None and ins[spec.tick].read() is STOPPED) \
+                    or not _step(plans, ins, outs, device):
                 for ch in outs:
                     ch.write_stop(timeout=5.0)
                 break

@@ -226,7 +226,7 @@ def _fused_kernels(xp, k: dict) -> dict:
     def fused_elementwise(*xs, body):
         # The body's ops with this device's kernels, one launch each (each returns a new
         # array).
-        return run_body(body, xs, k.__getitem__, into=False)
+        return run_body(body, xs, k.__getitem__)
 
     def fused_matmul(a, b, bias=None, *, activation):
         y = xp.matmul(a, b)

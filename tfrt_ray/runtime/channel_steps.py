@@ -133,19 +133,16 @@ class ChannelSteps:
                 self._read_next(timeout)  # back-pressure: the oldest step must finish
             seq = self._submitted + 1
             for attempt in range(MAX_RECOVERIES + 1):
-                epoch = self._epoch
-                with self._wiring_lock:
-                    if epoch == self._epoch:
-                        try:
-                            self._wiring.write_inputs(arrays, timeout)
-                        except (DeviceLostError, ChannelClosedError) as err:
-                            failure = err
-                        else:
-                            self._inputs[seq] = arrays
-                            self._submitted = seq
-                            return ChannelFuture(self, seq)
+                with self._wiring_lock:  # not while a rewiring writes the unread steps again
+                    epoch = self._epoch
+                    try:
+                        self._wiring.write_inputs(arrays, timeout)
+                    except (DeviceLostError, ChannelClosedError) as err:
+                        failure = err
                     else:
-                        continue  # rewired meanwhile: write into the new channels
+                        self._inputs[seq] = arrays
+                        self._submitted = seq
+                        return ChannelFuture(self, seq)
                 self._recover(epoch, failure, attempt)
             raise AssertionError("unreachable")
 

@@ -63,8 +63,7 @@ class Wiring:
     def _build(self, schedule: SliceSchedule, graph, directory: str, depth: int) -> None:
         def size(v: int) -> int:
             t = graph.types[v]
-            static = all(type(d) is int for d in t.shape)
-            return int(np.prod(t.shape)) * t.np_dtype.itemsize if static else 1 << 20
+            return t.nbytes if t.is_static else 1 << 20  # a symbolic shape: 1 MiB slots
 
         producer = {v: c.device_id for c in schedule.calls for v in c.outputs}
         edge: dict[tuple, int] = {}  # (("in", pos) | value, reader) -> channel
@@ -72,9 +71,11 @@ class Wiring:
         outs = {d: [] for d in self.devices}
         plans = {d: [] for d in self.devices}
 
-        def local(device: str, chans: list, ch: int) -> int:
-            chans.append(ch)
-            return len(chans) - 1
+        def local(chans: list, ch: int) -> int:
+            """``ch``'s index among a device's channels (added on first use)."""
+            if ch not in chans:
+                chans.append(ch)
+            return chans.index(ch)
 
         self._inputs: list[tuple[int, int]] = []  # (step input position, channel)
         for call in schedule.calls:
@@ -91,9 +92,7 @@ class Wiring:
                         self._inputs.append((pos, edge[key]))
                     else:
                         self._send(plans, outs, producer[v], v, edge[key])
-                chan = edge[key]
-                idx = ins[d].index(chan) if chan in ins[d] else local(d, ins[d], chan)
-                args.append((True, idx))
+                args.append((True, local(ins[d], edge[key])))
             plans[d].append([call.key, tuple(args), call.outputs, []])
         self._outputs: list[tuple[bool, int]] = []  # per graph output: (True, ch) | (False, pos)
         for from_call, ref in schedule.results:
@@ -109,7 +108,7 @@ class Wiring:
             if not ins[d]:  # nothing to read: a channel that only says a step began
                 ch = self._channel(directory, depth, 256)
                 self._inputs.append((-1, ch))
-                tick = local(d, ins[d], ch)
+                tick = local(ins[d], ch)
             calls = tuple(LoopCall(k, a, o, tuple(s)) for k, a, o, s in plans[d])
             self._loops[d] = LoopSpec(f"{self._tag}-{d}", tuple(self._specs[c] for c in ins[d]),
                                       tuple(self._specs[c] for c in outs[d]), calls, tick)

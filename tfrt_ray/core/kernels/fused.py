@@ -5,7 +5,7 @@ A ``fused_elementwise`` body runs with the ops' own reference kernels, each writ
 body's live values need (`plan_body` allots them, reusing a buffer once its value is dead
 and writing in place where the op allows). So no intermediate tensor is allocated, and a
 fused graph computes the same values as the unfused one. `run_body` is the one walk over
-a body for every backend: a backend without ``out=`` kernels passes ``into=False``.
+a body for every backend: another backend passes its own kernels, which return new values.
 """
 
 from __future__ import annotations
@@ -74,13 +74,11 @@ def _reference_steps(body: Graph) -> tuple[tuple[Callable, tuple[int, ...], int]
                  for s in plan_body(body).steps)
 
 
-def run_body(body: Graph, xs, kernel_of: Callable[[str], Callable] | None = None, *,
-             into: bool = True, out=None, empty=np.empty):
-    """Runs ``body`` over ``xs`` with ``kernel_of(op)``'s kernels (None: the reference
-    kernels). ``into``: they take ``out=`` and each step writes into a buffer (``out``
-    for the result, when it fits); else each returns a new value. ``empty(shape, dtype)``
-    makes a buffer."""
-    if not into:
+def run_body(body: Graph, xs, kernel_of: Callable[[str], Callable] | None = None, out=None):
+    """Runs ``body`` over ``xs``. With ``kernel_of(op)`` (a backend's kernels), each node's
+    kernel returns a new value. Without, the reference kernels write each step with
+    ``out=`` into the buffers `plan_body` allots (``out`` for the result, when it fits)."""
+    if kernel_of is not None:
         values = dict(zip(body.inputs, xs, strict=True))
         for n in body.nodes:
             values[n.outputs[0]] = kernel_of(n.op)(*(values[v] for v in n.inputs),
@@ -89,22 +87,17 @@ def run_body(body: Graph, xs, kernel_of: Callable[[str], Callable] | None = None
     plan = plan_body(body)
     dt = body.types[body.outputs[0]].np_dtype
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
-    regs = list(xs) + [empty(shape, dt) for _ in range(plan.n_buffers)]
+    regs = list(xs) + [np.empty(shape, dt) for _ in range(plan.n_buffers)]
     if out is not None and out.shape == shape and out.dtype == dt:
         regs[plan.result] = out  # the result register is ``out`` (scratch before that: fine)
-    if kernel_of is None:
-        steps = _reference_steps(body)
-    else:
-        steps = tuple((_bind(kernel_of(body.nodes[s.node].op), body.nodes[s.node].attr_dict),
-                       s.srcs, s.dst) for s in plan.steps)
-    for fn, srcs, dst in steps:
+    for fn, srcs, dst in _reference_steps(body):
         fn(*(regs[i] for i in srcs), out=regs[dst])
     return regs[plan.result]
 
 
 @kernel("fused_elementwise")
 def fused_elementwise(*xs, body, out=None):
-    return run_body(body, xs, None, out=out)
+    return run_body(body, xs, out=out)
 
 
 fused_elementwise.takes_out = True  # see CompiledStage.run's ``into``
